@@ -1,0 +1,114 @@
+"""The Flask health app: /health, /ready and /status, built from the status block only.
+
+It never touches Redis or the network, so it answers fast even when they hang.
+The body of /ready is an API: Schematic SDKs in replicator mode read ``ready`` and
+``cache_version`` from it, and learn the version only from a 200 response.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, Response, json
+
+#: A process whose heartbeat is older than this counts as hung.
+HEARTBEAT_TIMEOUT_S = 15.0
+
+#: Roles without a heartbeat of their own: the app's liveness is that it answers.
+NO_HEARTBEAT_ROLES = ("health",)
+
+StatusReader = Callable[[], dict[str, Any]]
+
+
+def create_app(read_status: StatusReader) -> Flask:
+    app = Flask("replicator.health")
+
+    @app.route("/health")
+    def health() -> Response:
+        snapshot = read_status()
+        body = health_body(snapshot)
+        return _json(body, 200 if body["status"] == "healthy" else 503)
+
+    @app.route("/ready")
+    def ready() -> Response:
+        body = health_body(read_status())
+        return _json(body, 200 if body["ready"] else 503)
+
+    @app.route("/status")
+    def status() -> Response:
+        snapshot = read_status()
+        return _json({**health_body(snapshot), "details": snapshot}, 200)
+
+    return app
+
+
+def health_body(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The shared body of /health and /ready."""
+    stream = snapshot["stream"]
+    load = snapshot["load"]
+    flags = snapshot["flags"]
+    stale = stale_processes(snapshot)
+
+    components = {
+        "datastream": _datastream_component(stream["state"], load, flags),
+        "redis": "connected" if snapshot["redis_ok"] else "unreachable",
+        "flags": "loaded" if flags["loaded"] else "loading",
+        "companies": _load_component(
+            load["companies_loaded"], load["companies_done"], load["companies_total"]
+        ),
+        "users": _load_component(load["users_loaded"], load["users_done"], load["users_total"]),
+        "processes": "ok" if not stale else "unhealthy: " + ", ".join(stale),
+    }
+    ready = (
+        stream["state"] == "ready"
+        and flags["loaded"]
+        and load["companies_loaded"]
+        and load["users_loaded"]
+        and snapshot["redis_ok"]
+        and not snapshot["shutting_down"]
+        and not stale
+    )
+    return {
+        "status": "healthy" if not stale else "unhealthy",
+        "ready": bool(ready),
+        "connected": stream["state"] in ("connected", "ready"),
+        "components": components,
+        "cache_version": snapshot["cache_version"],
+        "reason": stream["reason"] if stream["state"] != "ready" else "",
+        "timestamp": datetime.datetime.now(datetime.timezone.utc)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z"),
+    }
+
+
+def stale_processes(snapshot: dict[str, Any]) -> list[str]:
+    """Roles that exited or whose heartbeat is too old."""
+    stale = []
+    for process in snapshot["processes"]:
+        role = process["role"]
+        if process["state"] == "exited":
+            stale.append(f"{role} exited")
+        elif process["state"] in ("running", "starting") and role not in NO_HEARTBEAT_ROLES:
+            age = process["heartbeat_age_s"]
+            if age is not None and age > HEARTBEAT_TIMEOUT_S:
+                stale.append(f"{role} silent for {age:.0f}s")
+    return stale
+
+
+def _datastream_component(state: str, load: dict[str, Any], flags: dict[str, Any]) -> str:
+    if state == "ready":
+        loaded = flags["loaded"] and load["companies_loaded"] and load["users_loaded"]
+        return "ready" if loaded else "connected_loading"
+    return state
+
+
+def _load_component(loaded: bool, done: int, total: int) -> str:
+    if loaded:
+        return "loaded"
+    return f"loading {done}/{total}"
+
+
+def _json(body: dict[str, Any], status: int) -> Response:
+    return Response(json.dumps(body), status=status, mimetype="application/json")

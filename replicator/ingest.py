@@ -1,0 +1,300 @@
+"""The ingest process: holds the datastream connection and routes every frame.
+
+It reconnects forever with backoff, resumes with ``replay_from`` when a cursor is
+committed, and hands frames to the worker queues in per-shard bundles. An API key
+that the datastream rejects stops the whole service with EXIT_AUTH instead of
+retrying, because no retry can fix it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import signal
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import websocket
+
+from replicator import datastream, logs, router
+from replicator.config import Config
+from replicator.cursor import CursorTracker
+from replicator.dispatch import Dispatcher, Outlet
+from replicator.exits import EXIT_AUTH, EXIT_OK
+from replicator.replay import CursorKeeper
+from replicator.status import TEXT_CHARS, SlotState, StatusBlock, StreamState, encode_text
+
+logger = logging.getLogger(__name__)
+
+#: A session shorter than this counts as a failed attempt for the backoff.
+STABLE_SESSION_S = 10.0
+
+
+@dataclass
+class IngestSpec:
+    """What the supervisor hands the ingest process."""
+
+    config: Config
+    status: StatusBlock
+    slot_index: int
+    outlets: dict[tuple[str, int], Outlet]
+    acks: Any
+    control: Any
+
+
+class Ingest:
+    def __init__(self, spec: IngestSpec) -> None:
+        self.spec = spec
+        self.config = spec.config
+        self.status = spec.status
+        self.slot = spec.status.slot(spec.slot_index)
+        self.shards = spec.config.num_workers
+        self.stop_requested = False
+        self.tracker = CursorTracker()
+        self.keeper: CursorKeeper | None = None
+        self.dispatcher = Dispatcher(spec.outlets, "stream", on_wait=self._on_wait)
+        self.keepalive: datastream.Keepalive | None = None
+
+    # Process lifecycle -------------------------------------------------------------
+
+    def run(self) -> int:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, self._on_sigterm)
+        self.slot.state = SlotState.RUNNING
+
+        self.keeper = CursorKeeper(self.config, self.status, self.tracker, self.spec.acks)
+        self.keeper.start()
+        try:
+            self._connect_forever()
+        except datastream.AuthRejected as exc:
+            self._set_stream(StreamState.AUTH_FAILED, f"API key rejected: {exc}")
+            logger.critical(
+                "The datastream rejected the API key (%s). Check SCHEMATIC_API_KEY; "
+                "the service stops because retrying cannot fix this.",
+                exc,
+            )
+            return EXIT_AUTH
+        finally:
+            self._drain()
+        return EXIT_OK
+
+    def _on_sigterm(self, signum: int, frame: Any) -> None:
+        self.stop_requested = True
+
+    def _drain(self) -> None:
+        """Shutdown, in order: hand buffered frames to the workers, then let the
+        cursor keeper wait for their acknowledgements and save the cursor."""
+        self.stop_requested = True
+        self.dispatcher.on_wait = lambda: True
+        self.dispatcher.flush()
+        if self.keeper is not None:
+            self.keeper.finish(self.config.shutdown_timeout_s / 2)
+        self.slot.state = SlotState.EXITED
+
+    # Connection loop ---------------------------------------------------------------
+
+    def _connect_forever(self) -> None:
+        attempt = 0
+        while not self.stop_requested:
+            started = time.monotonic()
+            reason = self._run_session()
+            if self.stop_requested:
+                return
+            attempt = 0 if time.monotonic() - started >= STABLE_SESSION_S else attempt + 1
+            delay = datastream.reconnect_delay(attempt)
+            self._set_stream(StreamState.DISCONNECTED, reason)
+            logger.warning("Datastream disconnected (%s); reconnecting in %.1fs.", reason, delay)
+            self._sleep(delay)
+
+    def _run_session(self) -> str:
+        """Connect, subscribe and read until the connection ends; return why it ended."""
+        self._set_stream(StreamState.CONNECTING, "connecting")
+        try:
+            ws = datastream.connect(self.config.datastream_url, self.config.api_key)
+        except (websocket.WebSocketException, OSError) as exc:
+            return f"connect to {self.config.datastream_url} failed: {exc}"
+
+        try:
+            self._subscribe(ws)
+            return self._read(ws)
+        except (websocket.WebSocketException, OSError) as exc:
+            return f"connection error: {exc}"
+        finally:
+            self._stop_keepalive()
+            ws.close(timeout=1)
+            self.dispatcher.flush()
+
+    def _subscribe(self, ws: websocket.WebSocket) -> None:
+        state = self.status.globals
+        if state.connections:
+            state.reconnects += 1
+        state.connections += 1
+        state.connected_since = time.time()
+        self._set_stream(StreamState.CONNECTED, "subscribing")
+
+        replay_from = "" if self.config.replay_disabled else self.tracker.committed
+        for request in datastream.subscription_requests(replay_from):
+            ws.send(request)
+        logger.info(
+            "Connected to %s and subscribed to companies, users and flags%s.",
+            self.config.datastream_url,
+            f" (replay from {replay_from})" if replay_from else "",
+        )
+
+        self.keepalive = datastream.Keepalive(
+            ws, self.config.ws_ping_interval_s, self.config.ws_pong_wait_s
+        )
+        self.keepalive.start()
+        self._set_stream(StreamState.READY, "")
+
+    def _stop_keepalive(self) -> None:
+        if self.keepalive is not None:
+            self.keepalive.stop()
+            self.keepalive = None
+
+    # Reading -----------------------------------------------------------------------
+
+    def _read(self, ws: websocket.WebSocket) -> str:
+        while not self.stop_requested:
+            try:
+                opcode, frame = ws.recv_data_frame(True)
+            except websocket.WebSocketTimeoutException:
+                self._idle()
+                continue
+            except websocket.WebSocketConnectionClosedException:
+                return self._closed_reason("the connection was closed without a close frame")
+
+            if opcode in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY):
+                self._handle(frame.data)
+                if not _readable(ws):
+                    self._idle()
+            elif opcode == websocket.ABNF.OPCODE_PONG and self.keepalive is not None:
+                self.keepalive.pong_received()
+            elif opcode == websocket.ABNF.OPCODE_CLOSE:
+                return self._on_close(datastream.close_code(frame))
+        return "shutting down"
+
+    def _closed_reason(self, default: str) -> str:
+        if self.keepalive is not None and self.keepalive.stalled:
+            return f"no pong within {self.config.ws_pong_wait_s:g}s"
+        return default
+
+    def _on_close(self, code: int | None) -> str:
+        if code == datastream.CLOSE_UNAUTHORIZED:
+            raise datastream.AuthRejected("the datastream closed with code 4001 (unauthorized)")
+        return f"the server closed the connection with code {code}"
+
+    def _idle(self) -> None:
+        self.slot.heartbeat = time.monotonic()
+        self.dispatcher.flush()
+        self._resume_keepalive()
+
+    def _resume_keepalive(self) -> None:
+        if self.keepalive is not None:
+            self.keepalive.resume()
+
+    def _handle(self, raw: bytes) -> None:
+        self.slot.received += 1
+        self.status.globals.last_message_at = time.time()
+        route = router.route(raw, self.shards)
+
+        if route.action == "worker" and route.change is not None:
+            if route.stream_id and not self.tracker.track(route.stream_id):
+                self.slot.skipped += 1  # A replay duplicate of something already applied.
+                return
+            self.dispatcher.add(route.kind, route.shard, route.change)
+            if route.message_type == "delete":
+                self._count_delete(route.kind)
+            self._resume_keepalive()
+        elif route.action == "reload":
+            self._reload()
+        else:
+            self._log_route(route)
+
+    def _count_delete(self, kind: str) -> None:
+        state = self.status.globals
+        if kind == router.COMPANY:
+            state.company_deletes += 1
+        elif kind == router.USER:
+            state.user_deletes += 1
+
+    def _log_route(self, route: router.Route) -> None:
+        if route.action == "confirmation":
+            logger.info("Subscription to %s confirmed.", route.entity_type)
+        elif route.action == "error":
+            logs.log_every(
+                logger,
+                "datastream-error",
+                10.0,
+                logging.WARNING,
+                "The datastream sent an error for %s: %s",
+                route.entity_type,
+                route.detail,
+            )
+        elif route.action == "invalid":
+            self.slot.skipped += 1
+            logs.log_every(
+                logger,
+                f"invalid:{route.entity_type}",
+                10.0,
+                logging.WARNING,
+                "Skipped an invalid datastream message (entity type %r, message type %r, "
+                "entity id %r, stream id %r): %s.",
+                route.entity_type,
+                route.message_type,
+                route.entity_id,
+                route.stream_id,
+                route.detail,
+            )
+
+    def _reload(self) -> None:
+        logger.warning(
+            "The datastream cannot replay from cursor %r and asked for a full reload.",
+            self.tracker.committed,
+        )
+        # Everything already queued is still written; only the cursor is dropped.
+        self.dispatcher.flush()
+        if self.keeper is not None:
+            self.keeper.drop()
+        self.spec.control.put(("reload", "the datastream sent reload"))
+
+    # Helpers -----------------------------------------------------------------------
+
+    def _on_wait(self) -> bool:
+        """Called while a shard queue is full: keep the heartbeat fresh and the
+        keepalive from mistaking our own backpressure for a silent server."""
+        self.slot.heartbeat = time.monotonic()
+        if self.keepalive is not None:
+            self.keepalive.pause()
+        return not self.stop_requested
+
+    def _set_stream(self, state: int, reason: str) -> None:
+        self.status.globals.stream_state = state
+        self.status.globals.stream_reason = encode_text(reason, TEXT_CHARS)
+
+    def _sleep(self, delay: float) -> None:
+        deadline = time.monotonic() + delay
+        while not self.stop_requested and time.monotonic() < deadline:
+            self.slot.heartbeat = time.monotonic()
+            time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+
+
+def _readable(ws: websocket.WebSocket) -> bool:
+    """Tell whether more frame bytes are already waiting, without blocking."""
+    sock = ws.sock
+    if sock is None:
+        return False
+    pending = getattr(sock, "pending", None)
+    if pending is not None and pending():
+        return True
+    readable, _, _ = select.select([sock], [], [], 0)
+    return bool(readable)
+
+
+def run_ingest(spec: IngestSpec) -> int:
+    """Entry point of the ingest process, after the fork."""
+    logs.set_role("ingest")
+    spec.status.slot(spec.slot_index).pid = os.getpid()
+    return Ingest(spec).run()

@@ -1,0 +1,152 @@
+"""Classify datastream frames and pick the worker queue that owns each one.
+
+The ingest calls :func:`route` for every text frame it reads. Routing looks only
+at the envelope; the worker that receives the frame parses its ``data``.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+COMPANY = "company"
+USER = "user"
+FLAGS = "flags"
+
+ENTITY_TYPES = {
+    "rulesengine.Company": COMPANY,
+    "rulesengine.User": USER,
+}
+SUBSCRIPTION_TYPES = ("rulesengine.Companies", "rulesengine.Users")
+CHANGE_TYPES = ("full", "partial", "delete")
+
+#: A change for a worker: (op, entity_id, token, payload). See docs/architecture.md.
+Change = tuple[str, str, str, bytes]
+
+
+class BadFrame(ValueError):
+    """A frame that is not a datastream message; it is logged, counted and skipped."""
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where one frame goes.
+
+    ``action`` is one of ``worker`` (put ``change`` on the queue of ``kind`` and
+    ``shard``), ``reload``, ``confirmation``, ``error``, ``ignore`` or ``invalid``.
+    ``stream_id`` is the frame's stream id or ``""``.
+    """
+
+    action: str
+    kind: str = ""
+    shard: int = 0
+    change: Change | None = None
+    stream_id: str = ""
+    entity_type: str = ""
+    message_type: str = ""
+    entity_id: str = ""
+    detail: str = ""
+
+
+def shard_for(entity_id: str, shard_count: int) -> int:
+    """Return the shard that owns ``entity_id``; stable across processes and restarts."""
+    return zlib.crc32(entity_id.encode("utf-8")) % shard_count
+
+
+def parse_envelope(raw: bytes) -> dict[str, Any]:
+    """Decode a frame and check the envelope field types."""
+    try:
+        message = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadFrame(f"invalid JSON ({exc})") from None
+
+    if not isinstance(message, dict):
+        raise BadFrame(f"expected a JSON object, got {type(message).__name__}")
+
+    for field in ("entity_type", "message_type"):
+        if not isinstance(message.get(field), str):
+            raise BadFrame(f"field {field!r} must be a string, got {message.get(field)!r:.60}")
+
+    for field in ("entity_id", "stream_id"):
+        value = message.get(field)
+        if value is not None and not isinstance(value, str):
+            raise BadFrame(f"field {field!r} must be a string or null, got {value!r:.60}")
+
+    return message
+
+
+def route(raw: bytes, shard_count: int) -> Route:
+    """Decide where the frame ``raw`` goes; never raises for bad input."""
+    try:
+        message = parse_envelope(raw)
+    except BadFrame as exc:
+        return Route("invalid", detail=str(exc))
+
+    entity_type = message["entity_type"]
+    message_type = message["message_type"]
+    stream_id = message.get("stream_id") or ""
+    base: dict[str, Any] = {
+        "stream_id": stream_id,
+        "entity_type": entity_type,
+        "message_type": message_type,
+    }
+
+    if message_type == "reload":
+        return Route("reload", **base)
+    if message_type == "error":
+        return Route("error", detail=_error_text(message.get("data")), **base)
+    if entity_type in SUBSCRIPTION_TYPES:
+        return Route("confirmation", **base)
+    if entity_type == "rulesengine.Flags":
+        return _route_flags_snapshot(raw, message_type, base)
+    if entity_type == "rulesengine.Flag":
+        return _route_flag(raw, message_type, base)
+    if entity_type in ENTITY_TYPES:
+        return _route_entity(raw, message, shard_count, base)
+    return Route("invalid", detail=f"unknown entity type {entity_type!r:.60}", **base)
+
+
+def _route_flags_snapshot(raw: bytes, message_type: str, base: dict[str, Any]) -> Route:
+    if message_type != "full":
+        return Route("ignore", detail="flags snapshot messages other than full", **base)
+    change: Change = ("snapshot", "", base["stream_id"], raw)
+    return Route("worker", kind=FLAGS, change=change, **base)
+
+
+def _route_flag(raw: bytes, message_type: str, base: dict[str, Any]) -> Route:
+    if message_type not in CHANGE_TYPES:
+        return Route("invalid", detail=f"unknown message type {message_type!r:.40}", **base)
+    change: Change = (message_type, "", base["stream_id"], raw)
+    return Route("worker", kind=FLAGS, change=change, **base)
+
+
+def _route_entity(
+    raw: bytes, message: dict[str, Any], shard_count: int, base: dict[str, Any]
+) -> Route:
+    kind = ENTITY_TYPES[base["entity_type"]]
+    message_type = base["message_type"]
+    if message_type not in CHANGE_TYPES:
+        return Route("invalid", detail=f"unknown message type {message_type!r:.40}", **base)
+
+    entity_id = message.get("entity_id") or _data_id(message.get("data"))
+    if not entity_id:
+        return Route("invalid", detail="no entity_id and no data.id", **base)
+
+    change: Change = (message_type, entity_id, base["stream_id"], raw)
+    shard = shard_for(entity_id, shard_count)
+    return Route("worker", kind=kind, shard=shard, change=change, entity_id=entity_id, **base)
+
+
+def _data_id(data: Any) -> str:
+    if isinstance(data, dict) and isinstance(data.get("id"), str):
+        return str(data["id"])
+    return ""
+
+
+def _error_text(data: Any) -> str:
+    if isinstance(data, dict):
+        return f"{data.get('error')!r:.200} keys={data.get('keys')!r:.120}"
+    return f"{data!r:.200}"

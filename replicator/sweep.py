@@ -1,0 +1,138 @@
+"""After a complete load: find what Redis holds that the source no longer has.
+
+The loader remembers a 64-bit hash of every entity id and lookup key it loaded
+(8 bytes each, so a million companies with three keys cost about 32 MB), then
+scans the record and lookup keys of the current version with SCAN and hands each
+candidate to the worker that owns the entity. The worker makes the final call,
+because only it knows whether the stream wrote that entity meanwhile.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterator
+
+import orjson
+
+from replicator import keys
+from replicator.dispatch import Dispatcher
+from replicator.router import shard_for
+from workers.writer import Writer
+
+logger = logging.getLogger(__name__)
+
+SCAN_COUNT = 1000
+
+
+def digest(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big")
+
+
+class SeenSet:
+    """A compact set of strings, stored as sorted 64-bit hashes.
+
+    A hash collision can only make an absent entity look present, which keeps a
+    key that should have gone; it never deletes one that should stay.
+    """
+
+    def __init__(self) -> None:
+        self._hashes = array("Q")
+        self._sorted = True
+
+    def add(self, text: str) -> None:
+        self._hashes.append(digest(text))
+        self._sorted = False
+
+    def __len__(self) -> int:
+        return len(self._hashes)
+
+    def __contains__(self, text: object) -> bool:
+        if not isinstance(text, str):
+            return False
+        if not self._sorted:
+            self._hashes = array("Q", sorted(self._hashes))
+            self._sorted = True
+        value = digest(text)
+        index = bisect_left(self._hashes, value)
+        return index < len(self._hashes) and self._hashes[index] == value
+
+
+class Sweeper:
+    """Sends ``sweep`` and ``sweep_lookup`` changes for one entity type."""
+
+    def __init__(
+        self, writer: Writer, dispatcher: Dispatcher, kind: str, version: str, shards: int
+    ) -> None:
+        self.writer = writer
+        self.client = writer.client
+        self.dispatcher = dispatcher
+        self.kind = kind
+        self.version = version
+        self.shards = shards
+
+    def run(self, generation: str, ids: SeenSet, lookups: SeenSet) -> tuple[int, int]:
+        """Queue every candidate; return (records, lookups) sent for deletion."""
+        records = lookups_sent = 0
+        for batch in self._scan_batches():
+            candidates = []
+            for key in batch:
+                parsed = keys.parse_entity_key(key)
+                if parsed is None or parsed.kind != self.kind or parsed.version != self.version:
+                    continue
+                if parsed.is_record and parsed.entity_id not in ids:
+                    self._send("sweep", parsed.entity_id, generation, b"")
+                    records += 1
+                elif not parsed.is_record and key not in lookups:
+                    candidates.append(key)
+            lookups_sent += self._send_lookups(candidates, generation)
+        self.dispatcher.flush()
+        return records, lookups_sent
+
+    def _scan_batches(self) -> Iterator[list[str]]:
+        batch: list[str] = []
+        pattern = keys.entity_pattern(self.kind, self.version)
+        for raw in self.client.scan_iter(match=pattern, count=SCAN_COUNT):
+            batch.append(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+            if len(batch) >= SCAN_COUNT:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def _send_lookups(self, candidates: list[str], generation: str) -> int:
+        if not candidates:
+            return 0
+        pipe = self.client.pipeline(transaction=False)
+        for key in candidates:
+            pipe.get(key)
+        sent = 0
+        invalid = self.writer.pipeline()
+        for key, raw in zip(candidates, pipe.execute(), strict=True):
+            entity_id = _lookup_target(raw)
+            if entity_id is not None:
+                self._send("sweep_lookup", entity_id, generation, key.encode("utf-8"))
+                sent += 1
+            elif raw is not None:
+                # Not a JSON string: no SDK can use it, and no entity owns it.
+                logger.warning("Deleting lookup key %r: its value %r is not an id.", key, raw[:80])
+                self.writer.delete_if_equals(invalid, key, raw)
+                sent += 1
+        invalid.execute()
+        return sent
+
+    def _send(self, op: str, entity_id: str, generation: str, payload: bytes) -> None:
+        shard = shard_for(entity_id, self.shards)
+        self.dispatcher.add(self.kind, shard, (op, entity_id, generation, payload))
+
+
+def _lookup_target(raw: bytes | None) -> str | None:
+    if raw is None:
+        return None
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, str) and value else None

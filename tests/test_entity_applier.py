@@ -1,0 +1,219 @@
+"""EntityApplier against a real redis-server: folding, lookups, deletes, loads, sweeps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import redis
+
+from replicator import keys, records
+from workers.entities import EntityApplier
+from workers.writer import Writer
+
+VERSION = "testver1"
+
+
+def company(company_id: str, **fields: Any) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "id": company_id,
+        "account_id": "acct",
+        "environment_id": "env",
+        "keys": {"domain": f"{company_id}.example"},
+    }
+    record.update(fields)
+    return record
+
+
+def stream(
+    op: str, entity_id: str, data: Any, stream_id: str = "1-0"
+) -> tuple[str, str, str, bytes]:
+    frame = {
+        "entity_type": "rulesengine.Company",
+        "message_type": op,
+        "entity_id": entity_id,
+        "stream_id": stream_id,
+        "data": data,
+    }
+    return (op, entity_id, stream_id, orjson.dumps(frame))
+
+
+def load(record: dict[str, Any], generation: str = "1") -> tuple[str, str, str, bytes]:
+    normalized = records.normalize_company(record)
+    return ("load", record["id"], generation, records.encode(normalized))
+
+
+def make_applier(client: redis.Redis, ttl_s: float = 0) -> EntityApplier:
+    return EntityApplier("company", VERSION, Writer(client, ttl_s))
+
+
+def stored(client: redis.Redis, company_id: str) -> dict[str, Any] | None:
+    raw = client.get(keys.record_key("company", VERSION, company_id))
+    return None if raw is None else orjson.loads(raw)
+
+
+def lookup(client: redis.Redis, name: str, value: str) -> bytes | None:
+    result = client.get(keys.lookup_key("company", VERSION, name, value))
+    return None if result is None else bytes(result)
+
+
+def test_full_writes_record_and_lower_cased_lookups(redis_client: redis.Redis) -> None:
+    applier = make_applier(redis_client)
+
+    outcome = applier.apply([stream("full", "c1", company("c1", keys={"Domain": "Acme.COM"}))])
+
+    assert outcome.applied == 1
+    assert outcome.acks == ["1-0"]
+    assert stored(redis_client, "c1")["keys"] == {"Domain": "Acme.COM"}
+    assert lookup(redis_client, "domain", "acme.com") == b'"c1"'
+
+
+def test_partial_merges_into_stored_record(redis_client: redis.Redis) -> None:
+    applier = make_applier(redis_client)
+    applier.apply([stream("full", "c1", company("c1", credit_balances={"a": 1.0}))])
+
+    applier.apply(
+        [stream("partial", "c1", {"keys": {"crm": "X1"}, "credit_balances": {"b": 2}}, "2-0")]
+    )
+
+    record = stored(redis_client, "c1")
+    assert record["keys"] == {"domain": "c1.example", "crm": "X1"}
+    assert record["credit_balances"] == {"a": 1.0, "b": 2}
+    assert lookup(redis_client, "crm", "x1") == b'"c1"'
+
+
+def test_partial_for_unknown_entity_is_skipped(redis_client: redis.Redis) -> None:
+    applier = make_applier(redis_client)
+
+    outcome = applier.apply([stream("partial", "ghost", {"keys": {"a": "b"}})])
+
+    assert outcome.skipped == 1
+    assert outcome.acks == ["1-0"]
+    assert stored(redis_client, "ghost") is None
+
+
+def test_key_change_removes_stale_lookup(redis_client: redis.Redis) -> None:
+    applier = make_applier(redis_client)
+    applier.apply([stream("full", "c1", company("c1", keys={"domain": "old.io"}))])
+
+    applier.apply([stream("full", "c1", company("c1", keys={"domain": "new.io"}), "2-0")])
+
+    assert lookup(redis_client, "domain", "old.io") is None
+    assert lookup(redis_client, "domain", "new.io") == b'"c1"'
+
+
+def test_delete_removes_record_and_stored_lookups(redis_client: redis.Redis) -> None:
+    applier = make_applier(redis_client)
+    applier.apply([stream("full", "c1", company("c1", keys={"domain": "a.io", "crm": "7"}))])
+
+    # The delete message names only one key; the stored record knows both.
+    applier.apply([stream("delete", "c1", {"id": "c1", "keys": {"domain": "a.io"}}, "2-0")])
+
+    assert stored(redis_client, "c1") is None
+    assert lookup(redis_client, "domain", "a.io") is None
+    assert lookup(redis_client, "crm", "7") is None
+
+
+def test_moved_lookup_survives_old_owner_cleanup(redis_client: redis.Redis) -> None:
+    applier = make_applier(redis_client)
+    applier.apply([stream("full", "c1", company("c1", keys={"domain": "shared.io"}))])
+    # Another shard hands the domain to c2 before c1's stale lookup is removed.
+    redis_client.set(keys.lookup_key("company", VERSION, "domain", "shared.io"), b'"c2"')
+
+    applier.apply([stream("full", "c1", company("c1", keys={"domain": "mine.io"}), "2-0")])
+
+    assert lookup(redis_client, "domain", "shared.io") == b'"c2"'
+
+
+def test_delete_then_partial_in_one_batch_stays_deleted(redis_client: redis.Redis) -> None:
+    applier = make_applier(redis_client)
+    applier.apply([stream("full", "c1", company("c1"))])
+
+    outcome = applier.apply(
+        [
+            stream("delete", "c1", {"id": "c1", "keys": {}}, "2-0"),
+            stream("partial", "c1", {"keys": {"x": "y"}}, "3-0"),
+        ]
+    )
+
+    assert stored(redis_client, "c1") is None
+    assert outcome.skipped == 1
+    assert outcome.acks == ["2-0", "3-0"]
+
+
+def test_invalid_full_is_skipped_without_touching_others(redis_client: redis.Redis) -> None:
+    applier = make_applier(redis_client)
+
+    outcome = applier.apply(
+        [
+            stream("full", "bad", {"id": "bad", "keys": ["not", "a", "map"]}),
+            stream("full", "good", company("good"), "2-0"),
+        ]
+    )
+
+    assert outcome.skipped == 1
+    assert outcome.applied == 1
+    assert stored(redis_client, "bad") is None
+    assert stored(redis_client, "good") is not None
+
+
+def test_ttl_applies_to_record_and_lookups(redis_client: redis.Redis) -> None:
+    applier = make_applier(redis_client, ttl_s=90)
+
+    applier.apply([stream("full", "c1", company("c1"))])
+
+    record_ttl = redis_client.pttl(keys.record_key("company", VERSION, "c1"))
+    lookup_ttl = redis_client.pttl(keys.lookup_key("company", VERSION, "domain", "c1.example"))
+    assert 0 < record_ttl <= 90_000
+    assert 0 < lookup_ttl <= 90_000
+
+
+def test_load_skips_entity_the_stream_touched(redis_client: redis.Redis) -> None:
+    applier = make_applier(redis_client)
+    applier.begin("1")
+    applier.apply([stream("full", "c1", company("c1", base_plan_id="plan_new"))])
+
+    applier.apply([load(company("c1", base_plan_id="plan_old")), load(company("c2"))])
+
+    assert stored(redis_client, "c1")["base_plan_id"] == "plan_new"
+    assert stored(redis_client, "c2") is not None
+
+
+def test_parked_partial_applies_on_top_of_later_load(redis_client: redis.Redis) -> None:
+    applier = make_applier(redis_client)
+    applier.begin("1")
+
+    parked = applier.apply([stream("partial", "c1", {"keys": {"crm": "late"}})])
+    applier.apply([load(company("c1"))])
+
+    assert parked.skipped == 0
+    assert stored(redis_client, "c1")["keys"] == {"domain": "c1.example", "crm": "late"}
+    assert lookup(redis_client, "crm", "late") == b'"c1"'
+
+
+def test_sweep_deletes_untouched_entity_only(redis_client: redis.Redis) -> None:
+    applier = make_applier(redis_client)
+    applier.apply([stream("full", "old", company("old")), stream("full", "new", company("new"))])
+    applier.begin("2")
+    applier.apply([stream("full", "new", company("new", base_plan_id="p"), "3-0")])
+
+    applier.apply([("sweep", "old", "2", b""), ("sweep", "new", "2", b"")])
+
+    assert stored(redis_client, "old") is None
+    assert lookup(redis_client, "domain", "old.example") is None
+    assert stored(redis_client, "new") is not None
+
+
+def test_sweep_lookup_removes_only_lookups_the_record_lacks(redis_client: redis.Redis) -> None:
+    applier = make_applier(redis_client)
+    applier.apply([stream("full", "c1", company("c1"))])
+    orphan = keys.lookup_key("company", VERSION, "domain", "gone.example")
+    redis_client.set(orphan, b'"c1"')
+    live = keys.lookup_key("company", VERSION, "domain", "c1.example")
+
+    applier.apply(
+        [("sweep_lookup", "c1", "1", orphan.encode()), ("sweep_lookup", "c1", "1", live.encode())]
+    )
+
+    assert redis_client.get(orphan) is None
+    assert redis_client.get(live) == b'"c1"'

@@ -1,0 +1,97 @@
+"""The health app, fed from a real status block."""
+
+from __future__ import annotations
+
+import time
+
+from replicator.health import create_app
+from replicator.status import LoadState, SlotState, StatusBlock, StreamState
+
+
+def ready_block() -> StatusBlock:
+    status = StatusBlock.create()
+    status.set_cache_version("abcd1234")
+    state = status.globals
+    state.redis_ok = 1
+    state.stream_state = StreamState.READY
+    state.flags_loaded = 1
+    state.companies_loaded = 1
+    state.users_loaded = 1
+    state.load_state = LoadState.COMPLETE
+    for index, role in enumerate(("supervisor", "ingest", "company-0")):
+        slot = status.claim(index, role)
+        slot.state = SlotState.RUNNING
+    return status
+
+
+def test_ready_when_connected_and_loaded() -> None:
+    client = create_app(ready_block().snapshot).test_client()
+
+    response = client.get("/ready")
+
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["ready"] is True
+    assert body["connected"] is True
+    assert body["cache_version"] == "abcd1234"
+    assert body["components"]["datastream"] == "ready"
+    assert body["status"] == "healthy"
+    assert body["timestamp"].endswith("Z")
+
+
+def test_not_ready_until_every_load_completes() -> None:
+    for field in ("flags_loaded", "companies_loaded", "users_loaded", "redis_ok"):
+        status = ready_block()
+        setattr(status.globals, field, 0)
+        response = create_app(status.snapshot).test_client().get("/ready")
+        assert response.status_code == 503, field
+        assert response.get_json()["ready"] is False, field
+        assert response.get_json()["cache_version"] == "abcd1234", field
+
+
+def test_not_ready_while_disconnected_but_healthy() -> None:
+    status = ready_block()
+    status.globals.stream_state = StreamState.DISCONNECTED
+    client = create_app(status.snapshot).test_client()
+
+    ready = client.get("/ready")
+    health = client.get("/health")
+
+    assert ready.status_code == 503
+    assert ready.get_json()["connected"] is False
+    assert ready.get_json()["components"]["datastream"] == "disconnected"
+    assert health.status_code == 200
+
+
+def test_loading_component_shows_progress() -> None:
+    status = ready_block()
+    status.globals.companies_loaded = 0
+    status.globals.companies_done = 40
+    status.globals.companies_total = 100
+
+    body = create_app(status.snapshot).test_client().get("/ready").get_json()
+
+    assert body["components"]["companies"] == "loading 40/100"
+    assert body["components"]["datastream"] == "connected_loading"
+
+
+def test_health_fails_on_stale_heartbeat_or_exited_process() -> None:
+    status = ready_block()
+    status.slot(1).heartbeat = time.monotonic() - 60
+    stale = create_app(status.snapshot).test_client().get("/health")
+
+    status = ready_block()
+    status.slot(2).state = SlotState.EXITED
+    exited = create_app(status.snapshot).test_client().get("/health")
+
+    assert stale.status_code == 503
+    assert "ingest silent" in stale.get_json()["components"]["processes"]
+    assert exited.status_code == 503
+    assert "company-0 exited" in exited.get_json()["components"]["processes"]
+
+
+def test_status_endpoint_carries_process_details() -> None:
+    body = create_app(ready_block().snapshot).test_client().get("/status").get_json()
+
+    roles = [process["role"] for process in body["details"]["processes"]]
+    assert roles == ["supervisor", "ingest", "company-0"]

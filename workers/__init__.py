@@ -1,0 +1,1 @@
+"""Worker processes: each drains one multiprocessing queue and batch-writes Redis."""

@@ -1,0 +1,217 @@
+"""The worker process loop: drain one queue, batch, write, acknowledge, heartbeat.
+
+A worker collects changes until it holds ``BATCH_SIZE`` of them or ``BATCH_TIMEOUT``
+has passed since the first one arrived, then writes them in one pipeline. A failed
+write is retried with backoff until it succeeds, so nothing taken off the queue is
+lost while Redis is away; the queue fills meanwhile and the producers wait.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from replicator import logs
+from replicator.router import Change
+from replicator.status import TEXT_CHARS, ProcessSlot, SlotState, StatusBlock, encode_text
+from workers.entities import CONTROL_OPS, Outcome
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_INTERVAL_S = 1.0
+RETRY_FIRST_DELAY_S = 0.1
+RETRY_MAX_DELAY_S = 5.0
+
+
+@dataclass
+class WorkerSpec:
+    """Everything a worker process needs; built by the supervisor before the fork."""
+
+    role: str
+    kind: str  # "company", "user" or "flags"
+    slot_index: int
+    inbox: Any  # multiprocessing.Queue of list[Change], or None to stop
+    acks: Any  # multiprocessing.Queue of list[str]
+    status: StatusBlock
+    batch_size: int
+    batch_timeout_s: float
+
+
+class WorkerStopped(Exception):
+    """Raised when a stop request ends a write that keeps failing; nothing was acknowledged."""
+
+
+class Worker:
+    """Runs inside the worker process; ``applier`` does the Redis work of one batch."""
+
+    def __init__(self, spec: WorkerSpec, applier: Any) -> None:
+        self.spec = spec
+        self.applier = applier
+        self.slot: ProcessSlot = spec.status.slot(spec.slot_index)
+        self.pending: deque[Change] = deque()
+        self.first_at = 0.0
+        self.stop_requested = False
+        self.draining = False
+
+    def run(self) -> None:
+        self._install_signals()
+        self.slot.state = SlotState.RUNNING
+        logger.info("Worker %s started (pid %d).", self.spec.role, os.getpid())
+
+        try:
+            while not self.stop_requested:
+                self._receive(self._wait_time())
+                self._heartbeat()
+                self._flush_ready()
+                if self.draining and not self.pending:
+                    break
+            self._flush_all()
+        except WorkerStopped:
+            logger.warning(
+                "Worker %s stopped with %d changes unwritten; replay will resend them.",
+                self.spec.role,
+                len(self.pending),
+            )
+        self.slot.state = SlotState.EXITED
+        logger.info("Worker %s stopped (pid %d).", self.spec.role, os.getpid())
+
+    def _install_signals(self) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, self._on_sigterm)
+
+    def _on_sigterm(self, signum: int, frame: Any) -> None:
+        self.stop_requested = True
+
+    def _wait_time(self) -> float:
+        if not self.pending:
+            return HEARTBEAT_INTERVAL_S
+        deadline = self.first_at + self.spec.batch_timeout_s
+        return max(0.0, deadline - time.monotonic())
+
+    def _receive(self, timeout_s: float) -> None:
+        """Take one item off the queue, then whatever else is already there."""
+        inbox = self.spec.inbox
+        try:
+            item = inbox.get(timeout=timeout_s) if timeout_s > 0 else inbox.get_nowait()
+            while True:
+                if item is None:
+                    self.draining = True  # Everything queued before the sentinel is pending.
+                    return
+                self._accept(item)
+                if len(self.pending) >= self.spec.batch_size:
+                    return
+                item = inbox.get_nowait()
+        except (queue.Empty, InterruptedError):
+            return
+
+    def _accept(self, item: list[Change]) -> None:
+        if not item:
+            return
+        if not self.pending:
+            self.first_at = time.monotonic()
+        self.pending.extend(item)
+        self.slot.dequeued += len(item)
+        self.slot.received += len(item)
+
+    def _heartbeat(self) -> None:
+        self.slot.heartbeat = time.monotonic()
+
+    def _flush_ready(self) -> None:
+        while self.pending and (
+            len(self.pending) >= self.spec.batch_size
+            or time.monotonic() - self.first_at >= self.spec.batch_timeout_s
+        ):
+            self._flush_one()
+
+    def _flush_all(self) -> None:
+        while self.pending:
+            self._flush_one()
+
+    def _flush_one(self) -> None:
+        batch = [
+            self.pending.popleft() for _ in range(min(self.spec.batch_size, len(self.pending)))
+        ]
+        self.first_at = time.monotonic()
+        segment: list[Change] = []
+        for change in batch:
+            if change[0] in CONTROL_OPS:
+                self._write(segment)
+                segment = []
+                self._control(change)
+            else:
+                segment.append(change)
+        self._write(segment)
+
+    def _write(self, segment: list[Change]) -> None:
+        if not segment:
+            return
+        outcome = self._write_with_retry(segment)
+        self.slot.applied += outcome.applied
+        self.slot.skipped += outcome.skipped
+        self.slot.batches += 1
+        self.slot.batch_items += len(segment)
+        if outcome.acks:
+            self.spec.acks.put(outcome.acks)
+
+    def _write_with_retry(self, segment: list[Change]) -> Outcome:
+        delay = RETRY_FIRST_DELAY_S
+        while True:
+            started = time.monotonic()
+            try:
+                outcome: Outcome = self.applier.apply(segment)
+                self.slot.redis_seconds += time.monotonic() - started
+                return outcome
+            except redis.RedisError as exc:
+                self._record_error(exc, delay)
+            if self.stop_requested:
+                raise WorkerStopped()
+            self._sleep_with_heartbeat(delay)
+            delay = min(delay * 2, RETRY_MAX_DELAY_S)
+
+    def _record_error(self, exc: Exception, delay: float) -> None:
+        self.slot.redis_errors += 1
+        self.slot.errors += 1
+        self.slot.last_error = encode_text(f"Redis write failed: {exc}", TEXT_CHARS)
+        logs.log_every(
+            logger,
+            f"redis:{self.spec.role}",
+            10.0,
+            logging.ERROR,
+            "Worker %s failed to write a batch to Redis, retrying in %.1fs: %s",
+            self.spec.role,
+            delay,
+            exc,
+        )
+
+    def _sleep_with_heartbeat(self, delay: float) -> None:
+        deadline = time.monotonic() + delay
+        while not self.stop_requested:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            time.sleep(min(HEARTBEAT_INTERVAL_S, remaining))
+            self._heartbeat()
+
+    def _control(self, change: Change) -> None:
+        op, _, generation, _ = change
+        if op == "begin":
+            self.applier.begin(generation)
+        elif op == "end":
+            dropped = self.applier.end(generation)
+            if dropped:
+                self.slot.skipped += dropped
+                logger.info(
+                    "Worker %s dropped %d partials for entities the load did not contain.",
+                    self.spec.role,
+                    dropped,
+                )
+        elif op == "fence":
+            self.slot.fence_generation = int(generation)

@@ -1,0 +1,310 @@
+"""Apply company and user changes to Redis, one batch per pipeline.
+
+A batch is folded per entity in arrival order (full, partial, delete, load, sweep),
+then each entity gets one write: the record, its lookups, and compare-and-delete of
+lookups it no longer has. The previous record is read first, in one pipeline, for
+the partial base and for the stale-lookup diff.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from replicator import keys, merge, records
+from replicator.logs import log_every
+from replicator.router import Change
+from workers.writer import Writer
+
+logger = logging.getLogger(__name__)
+
+#: Partials parked while a load runs, waiting for the loaded record of their entity.
+MAX_PARKED_PARTIALS = 100_000
+
+STREAM_OPS = ("full", "partial", "delete")
+CONTROL_OPS = ("begin", "fence", "end")
+
+Normalizer = Callable[[Any], dict[str, Any]]
+Merger = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
+
+
+@dataclass
+class Outcome:
+    """What one segment did: stream ids to acknowledge and counters."""
+
+    acks: list[str] = field(default_factory=list)
+    applied: int = 0
+    skipped: int = 0
+
+
+@dataclass
+class EntityState:
+    """Folded state of one entity within a segment."""
+
+    entity_id: str
+    fetched: bool = False
+    previous_raw: bytes | None = None
+    previous: dict[str, Any] | None = None
+    record: dict[str, Any] | None = None
+    changed: bool = False
+    message_lookups: set[str] = field(default_factory=set)
+    sweep_lookups: list[str] = field(default_factory=list)
+
+
+class EntityApplier:
+    """Writes one entity type (``company`` or ``user``) for one worker shard."""
+
+    def __init__(self, kind: str, version: str, writer: Writer) -> None:
+        self.kind = kind
+        self.version = version
+        self.writer = writer
+        self.normalize: Normalizer = (
+            records.normalize_company if kind == "company" else records.normalize_user
+        )
+        self.merge: Merger = merge.merge_company if kind == "company" else merge.merge_user
+        self.generation = ""
+        self.touched: set[str] = set()
+        self.parked: dict[str, list[dict[str, Any]]] = {}
+        self.parked_count = 0
+
+    # Load protocol -----------------------------------------------------------------
+
+    def begin(self, generation: str) -> None:
+        """Start remembering which entities the stream touches during a load."""
+        self.generation = generation
+        self.touched = set()
+        self.parked = {}
+        self.parked_count = 0
+
+    def end(self, generation: str) -> int:
+        """Forget the load's bookkeeping; return how many parked partials were dropped."""
+        if generation != self.generation:
+            return 0
+        dropped = self.parked_count
+        self.begin("")
+        return dropped
+
+    # Data --------------------------------------------------------------------------
+
+    def apply(self, changes: list[Change]) -> Outcome:
+        """Fold ``changes`` and write the result in one pipeline; raises on Redis errors."""
+        outcome = Outcome()
+        operations = self._decode(changes, outcome)
+        states = self._fetch(operations)
+
+        for op, entity_id, data, stream_id in operations:
+            state = states[entity_id]
+            self._fold(state, op, data, stream_id, outcome)
+
+        self._write(states.values())
+        return outcome
+
+    def _decode(self, changes: list[Change], outcome: Outcome) -> list[tuple[str, str, Any, str]]:
+        operations = []
+        for op, entity_id, token, payload in changes:
+            stream_id = token if op in STREAM_OPS else ""
+            if stream_id:
+                outcome.acks.append(stream_id)
+            try:
+                data = _decode_payload(op, payload)
+            except ValueError as exc:
+                self._skip(outcome, op, entity_id, stream_id, f"undecodable payload: {exc}")
+                continue
+            operations.append((op, entity_id, data, stream_id))
+        return operations
+
+    def _fetch(self, operations: list[tuple[str, str, Any, str]]) -> dict[str, EntityState]:
+        states: dict[str, EntityState] = {}
+        for op, entity_id, _, _ in operations:
+            state = states.setdefault(entity_id, EntityState(entity_id))
+            # A load overwrites the record blindly; every other op needs the stored one.
+            if op != "load":
+                state.fetched = True
+
+        wanted = [state for state in states.values() if state.fetched]
+        if wanted:
+            pipe = self.writer.pipeline()
+            for state in wanted:
+                pipe.get(keys.record_key(self.kind, self.version, state.entity_id))
+            for state, raw in zip(wanted, pipe.execute(), strict=True):
+                state.previous_raw = raw
+                state.previous = _decode_record(raw)
+                state.record = state.previous
+        return states
+
+    def _fold(
+        self, state: EntityState, op: str, data: Any, stream_id: str, outcome: Outcome
+    ) -> None:
+        if op == "full":
+            self._fold_full(state, data, stream_id, outcome)
+        elif op == "partial":
+            self._fold_partial(state, data, stream_id, outcome)
+        elif op == "delete":
+            self._fold_delete(state, data)
+            outcome.applied += 1
+        elif op == "load":
+            self._fold_load(state, data, outcome)
+        elif op == "sweep":
+            self._fold_sweep(state, outcome)
+        elif op == "sweep_lookup":
+            state.sweep_lookups.append(data)
+        else:
+            self._skip(outcome, op, state.entity_id, stream_id, "unknown operation")
+
+    def _fold_full(self, state: EntityState, data: Any, stream_id: str, outcome: Outcome) -> None:
+        try:
+            record = self.normalize(data)
+        except records.InvalidRecord as exc:
+            self._skip(outcome, "full", state.entity_id, stream_id, str(exc))
+            return
+        if record["id"] != state.entity_id:
+            detail = f"data.id {record['id']!r} differs from entity_id"
+            self._skip(outcome, "full", state.entity_id, stream_id, detail)
+            return
+        self._set(state, record)
+        outcome.applied += 1
+
+    def _fold_partial(
+        self, state: EntityState, data: Any, stream_id: str, outcome: Outcome
+    ) -> None:
+        if not isinstance(data, dict):
+            self._skip(outcome, "partial", state.entity_id, stream_id, "data is not an object")
+            return
+        if state.record is None:
+            self._park_or_skip(state, data, stream_id, outcome)
+            return
+        try:
+            record = self.normalize(self.merge(state.record, data))
+        except (records.InvalidRecord, TypeError, ValueError) as exc:
+            self._skip(outcome, "partial", state.entity_id, stream_id, str(exc))
+            return
+        record["id"] = state.entity_id
+        self._set(state, record)
+        outcome.applied += 1
+
+    def _park_or_skip(
+        self, state: EntityState, data: dict[str, Any], stream_id: str, outcome: Outcome
+    ) -> None:
+        # While a load runs, the entity may exist upstream and still sit in the queue
+        # behind this partial as a loaded record: keep the partial for it.
+        if self.generation and self.parked_count < MAX_PARKED_PARTIALS:
+            self.parked.setdefault(state.entity_id, []).append(data)
+            self.parked_count += 1
+            self.touched.add(state.entity_id)
+            return
+        self._skip(outcome, "partial", state.entity_id, stream_id, "no stored record to merge into")
+
+    def _fold_delete(self, state: EntityState, data: Any) -> None:
+        if isinstance(data, dict) and isinstance(data.get("keys"), dict):
+            named = {str(k): str(v) for k, v in data["keys"].items() if v is not None}
+            state.message_lookups.update(keys.lookup_keys(self.kind, self.version, named))
+        state.record = None
+        state.changed = True
+        self.touched.add(state.entity_id)
+
+    def _fold_load(self, state: EntityState, data: Any, outcome: Outcome) -> None:
+        if state.entity_id in self.touched and state.entity_id not in self.parked:
+            outcome.skipped += 1  # The stream already wrote a newer copy.
+            return
+        record = data
+        for partial in self.parked.pop(state.entity_id, []):
+            self.parked_count -= 1
+            record = self.normalize(self.merge(record, partial))
+        state.record = record
+        state.changed = True
+        outcome.applied += 1
+
+    def _fold_sweep(self, state: EntityState, outcome: Outcome) -> None:
+        if state.entity_id in self.touched or state.record is None:
+            outcome.skipped += 1
+            return
+        state.record = None
+        state.changed = True
+        outcome.applied += 1
+
+    def _set(self, state: EntityState, record: dict[str, Any]) -> None:
+        state.record = record
+        state.changed = True
+        self.touched.add(state.entity_id)
+
+    # Writing -----------------------------------------------------------------------
+
+    def _write(self, states: Any) -> None:
+        pipe = self.writer.pipeline()
+        queued = False
+        for state in states:
+            queued |= self._queue_entity(pipe, state)
+        if queued:
+            pipe.execute()
+
+    def _queue_entity(self, pipe: Any, state: EntityState) -> bool:
+        entity_id = state.entity_id
+        id_value = keys.lookup_value(entity_id)
+        previous_lookups = set(self._lookups(state.previous))
+        record_key = keys.record_key(self.kind, self.version, entity_id)
+        queued = False
+
+        if state.changed and state.record is not None:
+            current = self._lookups(state.record)
+            self.writer.set(pipe, record_key, records.encode(state.record))
+            for lookup in current:
+                self.writer.set(pipe, lookup, id_value)
+            stale = (previous_lookups | state.message_lookups) - set(current)
+            queued = True
+        elif state.changed:
+            pipe.delete(record_key)
+            stale = previous_lookups | state.message_lookups
+            queued = True
+        else:
+            stale = set()
+
+        record_lookups = set(self._lookups(state.record))
+        stale.update(lookup for lookup in state.sweep_lookups if lookup not in record_lookups)
+        for lookup in sorted(stale):
+            self.writer.delete_if_equals(pipe, lookup, id_value)
+        return queued or bool(stale)
+
+    def _lookups(self, record: dict[str, Any] | None) -> list[str]:
+        if not record:
+            return []
+        return keys.lookup_keys(self.kind, self.version, record.get("keys") or {})
+
+    def _skip(self, outcome: Outcome, op: str, entity_id: str, stream_id: str, reason: str) -> None:
+        outcome.skipped += 1
+        log_every(
+            logger,
+            f"skip:{self.kind}:{op}",
+            10.0,
+            logging.WARNING,
+            "Skipped invalid %s %s change for id %r (stream id %r): %s.",
+            self.kind,
+            op,
+            entity_id,
+            stream_id,
+            reason,
+        )
+
+
+def _decode_payload(op: str, payload: bytes) -> Any:
+    if op in STREAM_OPS:
+        frame = orjson.loads(payload)
+        return frame.get("data") if isinstance(frame, dict) else None
+    if op == "load":
+        return orjson.loads(payload)
+    if op == "sweep_lookup":
+        return payload.decode("utf-8")
+    return None
+
+
+def _decode_record(raw: bytes | None) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
