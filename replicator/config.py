@@ -92,6 +92,7 @@ class Config:
     loader_breaker_threshold: int = 5
     loader_breaker_timeout_s: float = 30.0
     loader_page_retries: int = 5
+    loader_retry_interval_s: float = 60.0
     ws_ping_interval_s: float = 30.0
     ws_pong_wait_s: float = 40.0
     breaker_threshold: int = 3
@@ -292,6 +293,9 @@ def _read_loader(reader: EnvReader, base: Config) -> dict[str, Any]:
         "loader_page_retries": reader.integer(
             "LOADER_PAGE_RETRIES", base.loader_page_retries, 0, 100
         ),
+        "loader_retry_interval_s": reader.duration(
+            "LOADER_RETRY_INTERVAL", base.loader_retry_interval_s
+        ),
     }
 
 
@@ -357,6 +361,7 @@ VARIABLES: tuple[str, ...] = (
     "ASYNC_LOADER_CIRCUIT_BREAKER_THRESHOLD",
     "ASYNC_LOADER_CIRCUIT_BREAKER_TIMEOUT",
     "LOADER_PAGE_RETRIES",
+    "LOADER_RETRY_INTERVAL",
     "WS_PING_INTERVAL",
     "WS_PONG_WAIT",
     "WRITER_LOCK_DISABLED",

@@ -17,8 +17,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
+import redis
+
 from replicator import convert, keys, logs, records, redis_conn
 from replicator.api_client import ApiAuthError, ApiClient, ApiError
+from replicator.cleanup import run_cleanup
 from replicator.config import Config
 from replicator.dispatch import Dispatcher, Outlet
 from replicator.exits import EXIT_AUTH, EXIT_OK
@@ -39,7 +42,6 @@ from workers.writer import Writer
 logger = logging.getLogger(__name__)
 
 RESOURCES = {COMPANY: "companies", USER: "users"}
-RETRY_LOAD_AFTER_S = 60.0
 FENCE_RESEND_S = 30.0
 
 
@@ -91,12 +93,17 @@ class Loader:
         signal.signal(signal.SIGTERM, self._on_sigterm)
         self.slot.state = SlotState.RUNNING
         retry_at = time.monotonic() if self._needs_initial_load() else None
+        interval = self.config.cache_cleanup_interval_s
+        cleanup_at = time.monotonic() + interval if interval > 0 else None
 
         try:
             while not self.stop_requested:
                 reason = self._next_command(retry_at)
                 if reason:
                     retry_at = self._load_or_schedule(reason)
+                if cleanup_at is not None and time.monotonic() >= cleanup_at:
+                    self._cleanup()
+                    cleanup_at = time.monotonic() + interval
         except ApiAuthError as exc:
             logger.critical("The Schematic API rejected the API key: %s", exc)
             return EXIT_AUTH
@@ -108,6 +115,12 @@ class Loader:
 
     def _on_sigterm(self, signum: int, frame: Any) -> None:
         self.stop_requested = True
+
+    def _cleanup(self) -> None:
+        try:
+            run_cleanup(self.client, self.spec.version)
+        except redis.RedisError as exc:
+            logger.warning("Cache cleanup failed, will retry at the next interval: %s", exc)
 
     def _needs_initial_load(self) -> bool:
         # NOTE: a start with a stored cursor still loads everything; resuming from the
@@ -131,10 +144,12 @@ class Loader:
         except ApiError as exc:
             if isinstance(exc, ApiAuthError):
                 raise
-            logger.error("Bulk load failed: %s; retrying in %.0fs.", exc, RETRY_LOAD_AFTER_S)
+            logger.error(
+                "Bulk load failed: %s; retrying in %.0fs.", exc, self.config.loader_retry_interval_s
+            )
             self._finish(LoadState.FAILED, f"failed: {exc}")
             complete = False
-        return None if complete else time.monotonic() + RETRY_LOAD_AFTER_S
+        return None if complete else time.monotonic() + self.config.loader_retry_interval_s
 
     # One load ----------------------------------------------------------------------
 
@@ -154,7 +169,11 @@ class Loader:
         if complete:
             self._sweep(loads, generation)
         else:
-            logger.warning("Skipping the sweep: some pages did not load, nothing is deleted.")
+            logger.warning(
+                "Skipping the sweep because some pages did not load: nothing is deleted, "
+                "and the load runs again in %.0fs.",
+                self.config.loader_retry_interval_s,
+            )
 
         self.dispatcher.broadcast(COMPANY, ("end", "", generation, b""))
         self.dispatcher.broadcast(USER, ("end", "", generation, b""))

@@ -8,9 +8,10 @@ writing to stderr themselves. Each child calls :func:`set_role` right after the 
 NOTE: a child queues its records to a background thread that writes them to the pipe.
 A child killed by SIGKILL loses the records that thread had not sent yet.
 
-Text lines look like this (time in UTC; WARN stands for Python's WARNING)::
+Text lines look like this (WARN stands for Python's WARNING); they carry no time,
+because the service manager or container runtime that collects them adds one::
 
-    2025-01-02T15:04:05.123Z [INFO] ingest[1234]: Connected to the datastream.
+    [INFO] ingest[1234]: Connected to the datastream.
 
 JSON lines carry ``time``, ``level``, ``role``, ``pid``, ``logger`` and ``message``, plus
 ``exc_info`` with the traceback text when there is one.
@@ -119,14 +120,11 @@ def _level(record: logging.LogRecord) -> str:
 
 
 class TextFormatter(logging.Formatter):
-    """``<time> [LEVEL] role[pid]: message``, then the traceback on the following lines."""
+    """``[LEVEL] role[pid]: message``, then the traceback on the following lines."""
 
     def format(self, record: logging.LogRecord) -> str:
         role = getattr(record, "role", _role)
-        line = (
-            f"{_timestamp(record)} [{_level(record)}] {role}[{record.process}]: "
-            f"{record.getMessage()}"
-        )
+        line = f"[{_level(record)}] {role}[{record.process}]: {record.getMessage()}"
         extra = self._details(record)
         return f"{line}\n{extra}" if extra else line
 
