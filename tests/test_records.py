@@ -589,11 +589,12 @@ def test_encode_compact_utf8() -> None:
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
-def test_encode_rejects_non_finite(bad: float) -> None:
-    record = {"id": "c", "entitlements": [{"credit_total": bad}]}
+def test_normalize_rejects_non_finite(bad: float) -> None:
+    # encode trusts normalised records, so this is where NaN and infinities stop.
+    record = {"id": "c", "entitlements": [{"feature_id": "f", "credit_total": bad}]}
     with pytest.raises(InvalidRecord) as caught:
-        encode(record)
-    assert caught.value.path == "record.entitlements[0].credit_total"
+        normalize_company(record)
+    assert caught.value.path == "company.entitlements[0].credit_total"
 
 
 def test_encode_rejects_unencodable() -> None:

@@ -126,14 +126,11 @@ class EntityApplier:
                 state.fetched = True
 
         wanted = [state for state in states.values() if state.fetched]
-        if wanted:
-            pipe = self.writer.pipeline()
-            for state in wanted:
-                pipe.get(keys.record_key(self.kind, self.version, state.entity_id))
-            for state, raw in zip(wanted, pipe.execute(), strict=True):
-                state.previous_raw = raw
-                state.previous = _decode_record(raw)
-                state.record = state.previous
+        record_keys = [keys.record_key(self.kind, self.version, s.entity_id) for s in wanted]
+        for state, raw in zip(wanted, self.writer.get_many(record_keys), strict=True):
+            state.previous_raw = raw
+            state.previous = _decode_record(raw)
+            state.record = state.previous
         return states
 
     def _fold(
@@ -234,39 +231,40 @@ class EntityApplier:
     # Writing -----------------------------------------------------------------------
 
     def _write(self, states: Any) -> None:
-        pipe = self.writer.pipeline()
-        queued = False
+        values: dict[str, bytes] = {}
+        deletes: list[str] = []
+        conditional: list[tuple[str, bytes]] = []
         for state in states:
-            queued |= self._queue_entity(pipe, state)
-        if queued:
-            pipe.execute()
+            self._plan_entity(state, values, deletes, conditional)
+        self.writer.write_batch(values, deletes, conditional)
 
-    def _queue_entity(self, pipe: Any, state: EntityState) -> bool:
+    def _plan_entity(
+        self,
+        state: EntityState,
+        values: dict[str, bytes],
+        deletes: list[str],
+        conditional: list[tuple[str, bytes]],
+    ) -> None:
         entity_id = state.entity_id
         id_value = keys.lookup_value(entity_id)
         previous_lookups = set(self._lookups(state.previous))
         record_key = keys.record_key(self.kind, self.version, entity_id)
-        queued = False
 
         if state.changed and state.record is not None:
             current = self._lookups(state.record)
-            self.writer.set(pipe, record_key, records.encode(state.record))
+            values[record_key] = records.encode(state.record)
             for lookup in current:
-                self.writer.set(pipe, lookup, id_value)
+                values[lookup] = id_value
             stale = (previous_lookups | state.message_lookups) - set(current)
-            queued = True
         elif state.changed:
-            pipe.delete(record_key)
+            deletes.append(record_key)
             stale = previous_lookups | state.message_lookups
-            queued = True
         else:
             stale = set()
 
         record_lookups = set(self._lookups(state.record))
         stale.update(lookup for lookup in state.sweep_lookups if lookup not in record_lookups)
-        for lookup in sorted(stale):
-            self.writer.delete_if_equals(pipe, lookup, id_value)
-        return queued or bool(stale)
+        conditional.extend((lookup, id_value) for lookup in sorted(stale))
 
     def _lookups(self, record: dict[str, Any] | None) -> list[str]:
         if not record:
