@@ -200,6 +200,8 @@ class Ingest:
         self.status.globals.last_message_at = time.time()
         route = router.route(raw, self.shards)
 
+        if route.stream_id:
+            self.status.globals.last_stream_id = encode_text(route.stream_id, 48)
         if route.action == "worker" and route.change is not None:
             if route.stream_id and not self.tracker.track(route.stream_id):
                 self.slot.skipped += 1  # A replay duplicate of something already applied.

@@ -19,6 +19,11 @@ from typing import Any
 #: worker and up to 16 company plus 16 user workers, with room to spare.
 MAX_SLOTS = 64
 
+#: Upper bounds of the histogram buckets kept per worker slot (a last, implicit bucket
+#: holds everything larger). Batch sizes count changes; write latency is in seconds.
+BATCH_SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+WRITE_SECONDS_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+
 ROLE_CHARS = 24
 TEXT_CHARS = 160
 
@@ -79,6 +84,25 @@ class LoadState:
     }
 
 
+class CircuitState:
+    """Redis circuit breaker of a worker."""
+
+    CLOSED = 0
+    OPEN = 1
+    HALF_OPEN = 2
+
+    NAMES = {CLOSED: "closed", OPEN: "open", HALF_OPEN: "half_open"}
+
+
+def observe(counts: Any, bounds: tuple[float, ...], value: float) -> None:
+    """Count ``value`` in the first bucket whose upper bound is at least ``value``."""
+    for index, bound in enumerate(bounds):
+        if value <= bound:
+            counts[index] += 1
+            return
+    counts[len(bounds)] += 1
+
+
 class ProcessSlot(ctypes.Structure):
     """Per-process record. The process that owns the slot writes every field except
     ``restarts`` and ``exit_code``, which the supervisor writes."""
@@ -106,8 +130,14 @@ class ProcessSlot(ctypes.Structure):
         # Batch accounting of a worker.
         ("batches", ctypes.c_int64),
         ("batch_items", ctypes.c_int64),
-        ("redis_seconds", ctypes.c_double),
         ("redis_errors", ctypes.c_int64),
+        # Histograms of a worker: counts per bucket (see the *_BUCKETS bounds above, plus
+        # one overflow bucket) and the sum of observed values.
+        ("batch_size_counts", ctypes.c_int64 * (len(BATCH_SIZE_BUCKETS) + 1)),
+        ("write_seconds_counts", ctypes.c_int64 * (len(WRITE_SECONDS_BUCKETS) + 1)),
+        ("write_seconds_sum", ctypes.c_double),
+        # Redis circuit breaker of a worker: see CircuitState.
+        ("breaker_state", ctypes.c_int32),
         # Last load generation whose fence this worker has passed (loader protocol).
         ("fence_generation", ctypes.c_int64),
         ("last_error", ctypes.c_char * TEXT_CHARS),
@@ -132,6 +162,7 @@ class GlobalState(ctypes.Structure):
         ("last_message_at", ctypes.c_double),
         ("stream_reason", ctypes.c_char * TEXT_CHARS),
         ("cursor", ctypes.c_char * 48),
+        ("last_stream_id", ctypes.c_char * 48),  # newest stream id read off the socket
         ("cursor_saved_at", ctypes.c_double),
         ("company_deletes", ctypes.c_int64),  # stream deletes routed, for the loader's paging
         ("user_deletes", ctypes.c_int64),
@@ -233,6 +264,7 @@ class StatusBlock:
                 "last_message_at": state.last_message_at,
                 "reason": _text(state.stream_reason),
                 "cursor": _text(state.cursor),
+                "last_stream_id": _text(state.last_stream_id),
                 "cursor_saved_at": state.cursor_saved_at,
             },
             "flags": {
@@ -275,7 +307,10 @@ def _slot_snapshot(slot: ProcessSlot, now: float) -> dict[str, Any]:
         "queue_depth": max(0, depth),
         "batches": slot.batches,
         "batch_items": slot.batch_items,
-        "redis_seconds": slot.redis_seconds,
+        "batch_size_counts": list(slot.batch_size_counts),
+        "write_seconds_counts": list(slot.write_seconds_counts),
+        "write_seconds_sum": slot.write_seconds_sum,
+        "breaker_state": CircuitState.NAMES.get(slot.breaker_state, "unknown"),
         "redis_errors": slot.redis_errors,
         "fence_generation": slot.fence_generation,
         "last_error": _text(slot.last_error),

@@ -21,7 +21,16 @@ import redis
 
 from replicator import logs
 from replicator.router import Change
-from replicator.status import TEXT_CHARS, ProcessSlot, SlotState, StatusBlock, encode_text
+from replicator.status import (
+    BATCH_SIZE_BUCKETS,
+    TEXT_CHARS,
+    WRITE_SECONDS_BUCKETS,
+    ProcessSlot,
+    SlotState,
+    StatusBlock,
+    encode_text,
+    observe,
+)
 from workers.entities import CONTROL_OPS, Outcome
 
 logger = logging.getLogger(__name__)
@@ -158,6 +167,7 @@ class Worker:
         self.slot.skipped += outcome.skipped
         self.slot.batches += 1
         self.slot.batch_items += len(segment)
+        observe(self.slot.batch_size_counts, BATCH_SIZE_BUCKETS, len(segment))
         if outcome.acks:
             self.spec.acks.put(outcome.acks)
 
@@ -167,7 +177,9 @@ class Worker:
             started = time.monotonic()
             try:
                 outcome: Outcome = self.applier.apply(segment)
-                self.slot.redis_seconds += time.monotonic() - started
+                elapsed = time.monotonic() - started
+                self.slot.write_seconds_sum += elapsed
+                observe(self.slot.write_seconds_counts, WRITE_SECONDS_BUCKETS, elapsed)
                 return outcome
             except redis.RedisError as exc:
                 self._record_error(exc, delay)
