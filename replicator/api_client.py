@@ -12,6 +12,7 @@ import random
 import threading
 import time
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 import requests
@@ -90,14 +91,25 @@ class ApiClient:
             raise ApiError(f"GET /{resource} offset {offset} returned no list: {body!r:.200}")
         return data
 
+    def item(self, resource: str, entity_id: str) -> dict[str, Any] | None:
+        """Return one item of ``resource`` in the API's own shape, or None on a 404."""
+        path = f"/{resource}/{quote(entity_id, safe='')}"
+        body = self._get(path, {}, missing_ok=True)
+        if body is None:
+            return None
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, dict):
+            raise ApiError(f"GET {path} returned no item: {body!r:.200}")
+        return data
+
     def close(self) -> None:
         self.session.close()
 
-    def _get(self, path: str, params: dict[str, int]) -> Any:
+    def _get(self, path: str, params: dict[str, int], missing_ok: bool = False) -> Any:
         attempt = 0
         while True:
             self.limiter.acquire()
-            delay, reason = self._try_get(path, params, attempt)
+            delay, reason = self._try_get(path, params, attempt, missing_ok)
             if delay is None:
                 return reason
             attempt += 1
@@ -114,7 +126,9 @@ class ApiClient:
             )
             time.sleep(delay)
 
-    def _try_get(self, path: str, params: dict[str, int], attempt: int) -> tuple[float | None, Any]:
+    def _try_get(
+        self, path: str, params: dict[str, int], attempt: int, missing_ok: bool = False
+    ) -> tuple[float | None, Any]:
         """One attempt: ``(None, body)`` on success, ``(delay, reason)`` to retry."""
         try:
             response = self.session.get(
@@ -126,6 +140,8 @@ class ApiClient:
         status = response.status_code
         if status in (401, 403):
             raise ApiAuthError(f"GET {path} answered HTTP {status}: check SCHEMATIC_API_KEY")
+        if status == 404 and missing_ok:
+            return None, None
         if status in RETRYABLE_STATUS:
             return _retry_after(response) or _backoff_delay(attempt), f"HTTP {status}"
         if status != 200:

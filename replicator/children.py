@@ -61,10 +61,19 @@ class Topology:
         return next(child for child in self.children if child.role == role)
 
 
+#: Slot 0 is the supervisor's and slot 1 the health server's; the active children
+#: (workers, loader, ingest) take the slots from here on.
+HEALTH_SLOT = 1
+FIRST_ACTIVE_SLOT = 2
+
+
 def build_topology(config: Config, version: str, status: StatusBlock) -> Topology:
-    """Create the queues and describe every child, in start order."""
+    """Create fresh queues and describe the active children, in start order.
+
+    A new topology is built each time this replicator becomes the writer, so nothing
+    queued during an earlier turn is written after another replicator's changes.
+    """
     topology = Topology(config, version, status)
-    _add_health(topology)
     _add_worker(topology, FLAGS, 0, config.flags_channel_size)
     for index in range(config.num_workers):
         _add_worker(topology, COMPANY, index, config.company_channel_size)
@@ -75,16 +84,15 @@ def build_topology(config: Config, version: str, status: StatusBlock) -> Topolog
 
 
 def _next_slot(topology: Topology) -> int:
-    # Slot 0 belongs to the supervisor.
-    return len(topology.children) + 1
+    return len(topology.children) + FIRST_ACTIVE_SLOT
 
 
-def _add_health(topology: Topology) -> None:
+def health_child(config: Config, status: StatusBlock) -> Child:
+    """The health server, which runs for the whole life of the supervisor."""
     from replicator.health_server import run_health
 
-    index = _next_slot(topology)
-    target = lambda: run_health(topology.config, topology.status, index)  # noqa: E731
-    topology.children.append(Child("health", index, target, kind="health"))
+    target = lambda: run_health(config, status, HEALTH_SLOT)  # noqa: E731
+    return Child("health", HEALTH_SLOT, target, kind="health")
 
 
 def _add_worker(topology: Topology, kind: str, shard: int, capacity: int) -> None:

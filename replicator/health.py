@@ -50,6 +50,8 @@ def health_body(snapshot: dict[str, Any]) -> dict[str, Any]:
     load = snapshot["load"]
     flags = snapshot["flags"]
     stale = stale_processes(snapshot)
+    lease = snapshot["lease"]
+    recovering = _recovering_from_data_loss(snapshot)
 
     components = {
         "datastream": _datastream_component(stream["state"], load, flags),
@@ -60,13 +62,18 @@ def health_body(snapshot: dict[str, Any]) -> dict[str, Any]:
         ),
         "users": _load_component(load["users_loaded"], load["users_done"], load["users_total"]),
         "processes": "ok" if not stale else "unhealthy: " + ", ".join(stale),
+        "writer_lease": _lease_component(lease),
     }
+    if recovering:
+        components["datastream"] = "reloading after Redis lost the data"
     ready = (
         stream["state"] == "ready"
         and flags["loaded"]
         and load["companies_loaded"]
         and load["users_loaded"]
         and snapshot["redis_ok"]
+        and lease["held"]
+        and not recovering
         and not snapshot["shutting_down"]
         and not stale
     )
@@ -76,7 +83,7 @@ def health_body(snapshot: dict[str, Any]) -> dict[str, Any]:
         "connected": stream["state"] in ("connected", "ready"),
         "components": components,
         "cache_version": snapshot["cache_version"],
-        "reason": stream["reason"] if stream["state"] != "ready" else "",
+        "reason": _reason(snapshot, lease),
         "timestamp": datetime.datetime.now(datetime.timezone.utc)
         .isoformat(timespec="milliseconds")
         .replace("+00:00", "Z"),
@@ -95,6 +102,30 @@ def stale_processes(snapshot: dict[str, Any]) -> list[str]:
             if age is not None and age > HEARTBEAT_TIMEOUT_S:
                 stale.append(f"{role} silent for {age:.0f}s")
     return stale
+
+
+def _recovering_from_data_loss(snapshot: dict[str, Any]) -> bool:
+    lost_at = snapshot["data_lost_at"]
+    if not lost_at:
+        return False
+    load = snapshot["load"]
+    reloaded = load["state"] == "complete" and load["finished_at"] > lost_at
+    return not (reloaded and snapshot["flags"]["snapshot_at"] > lost_at)
+
+
+def _lease_component(lease: dict[str, Any]) -> str:
+    if lease["held"]:
+        return "held"
+    if lease["standby"]:
+        return f"standby: held by {lease['holder']}"
+    return "not held"
+
+
+def _reason(snapshot: dict[str, Any], lease: dict[str, Any]) -> str:
+    if lease["standby"]:
+        return "standing by: another replicator holds the writer lease"
+    stream = snapshot["stream"]
+    return str(stream["reason"]) if stream["state"] != "ready" else ""
 
 
 def _datastream_component(state: str, load: dict[str, Any], flags: dict[str, Any]) -> str:

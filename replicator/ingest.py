@@ -20,6 +20,7 @@ import websocket
 
 from replicator import datastream, logs, router
 from replicator.config import Config
+from replicator.controls import SIGNAL_REPLAY, SIGNAL_RESTART_STREAM
 from replicator.cursor import CursorTracker
 from replicator.dispatch import Dispatcher, Outlet
 from replicator.exits import EXIT_AUTH, EXIT_OK
@@ -52,6 +53,7 @@ class Ingest:
         self.slot = spec.status.slot(spec.slot_index)
         self.shards = spec.config.num_workers
         self.stop_requested = False
+        self.reconnect_request = 0
         self.tracker = CursorTracker()
         self.keeper: CursorKeeper | None = None
         self.dispatcher = Dispatcher(spec.outlets, "stream", on_wait=self._on_wait)
@@ -62,6 +64,8 @@ class Ingest:
     def run(self) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, self._on_sigterm)
+        signal.signal(SIGNAL_REPLAY, self._on_reconnect_request)
+        signal.signal(SIGNAL_RESTART_STREAM, self._on_reconnect_request)
         self.slot.state = SlotState.RUNNING
 
         self.keeper = CursorKeeper(self.config, self.status, self.tracker, self.spec.acks)
@@ -83,6 +87,10 @@ class Ingest:
     def _on_sigterm(self, signum: int, frame: Any) -> None:
         self.stop_requested = True
 
+    def _on_reconnect_request(self, signum: int, frame: Any) -> None:
+        # The read loop acts on it within a second (the socket read timeout).
+        self.reconnect_request = signum
+
     def _drain(self) -> None:
         """Shutdown, in order: hand buffered frames to the workers, then let the
         cursor keeper wait for their acknowledgements and save the cursor."""
@@ -98,12 +106,17 @@ class Ingest:
     def _connect_forever(self) -> None:
         attempt = 0
         while not self.stop_requested:
+            self._take_reconnect_request()
             started = time.monotonic()
             reason = self._run_session()
             if self.stop_requested:
                 return
-            attempt = 0 if time.monotonic() - started >= STABLE_SESSION_S else attempt + 1
-            delay = datastream.reconnect_delay(attempt)
+            if self.reconnect_request:
+                attempt, delay = 0, 0.0
+            else:
+                stable = time.monotonic() - started >= STABLE_SESSION_S
+                attempt = 0 if stable else attempt + 1
+                delay = datastream.reconnect_delay(attempt)
             self._set_stream(StreamState.DISCONNECTED, reason)
             logger.warning("Datastream disconnected (%s); reconnecting in %.1fs.", reason, delay)
             self._sleep(delay)
@@ -134,6 +147,9 @@ class Ingest:
         state.connected_since = time.time()
         self._set_stream(StreamState.CONNECTED, "subscribing")
 
+        # Messages read but not acknowledged by the previous connection may be lost (a
+        # worker died holding them): forget them, so the replay below brings them back.
+        self.tracker.reset(self.tracker.committed)
         replay_from = "" if self.config.replay_disabled else self.tracker.committed
         for request in datastream.subscription_requests(replay_from):
             ws.send(request)
@@ -158,6 +174,8 @@ class Ingest:
 
     def _read(self, ws: websocket.WebSocket) -> str:
         while not self.stop_requested:
+            if self.reconnect_request:
+                return self._reconnect_reason()
             try:
                 opcode, frame = ws.recv_data_frame(True)
             except websocket.WebSocketTimeoutException:
@@ -175,6 +193,18 @@ class Ingest:
             elif opcode == websocket.ABNF.OPCODE_CLOSE:
                 return self._on_close(datastream.close_code(frame))
         return "shutting down"
+
+    def _reconnect_reason(self) -> str:
+        if self.reconnect_request == SIGNAL_RESTART_STREAM:
+            return "reconnecting from scratch because Redis lost the replicated data"
+        return "reconnecting to replay what a restarted worker lost"
+
+    def _take_reconnect_request(self) -> bool:
+        """Act on a reconnect request: True when one was pending."""
+        request, self.reconnect_request = self.reconnect_request, 0
+        if request == SIGNAL_RESTART_STREAM and self.keeper is not None:
+            self.keeper.drop()
+        return bool(request)
 
     def _closed_reason(self, default: str) -> str:
         if self.keepalive is not None and self.keepalive.stalled:
@@ -207,20 +237,11 @@ class Ingest:
                 self.slot.skipped += 1  # A replay duplicate of something already applied.
                 return
             self.dispatcher.add(route.kind, route.shard, route.change)
-            if route.message_type == "delete":
-                self._count_delete(route.kind)
             self._resume_keepalive()
         elif route.action == "reload":
             self._reload()
         else:
             self._log_route(route)
-
-    def _count_delete(self, kind: str) -> None:
-        state = self.status.globals
-        if kind == router.COMPANY:
-            state.company_deletes += 1
-        elif kind == router.USER:
-            state.user_deletes += 1
 
     def _log_route(self, route: router.Route) -> None:
         if route.action == "confirmation":

@@ -27,6 +27,10 @@ KINDS = (FLAGS, COMPANY, USER)
 
 WRITER_LOCK_KEY = f"{PREFIX}:datastream:writer_lock"
 REPLAY_CURSOR_KEY = f"{PREFIX}:datastream:replay_cursor"
+#: Written with the cache version as its value when a bulk load completes: its absence
+#: later means Redis lost the data, and a restart may skip the load only when it holds
+#: the current version.
+LOAD_MARKER_KEY = f"{PREFIX}:datastream:load_marker"
 
 
 class EntityKey(NamedTuple):

@@ -1,9 +1,11 @@
 """The loader process: bulk-load companies and users over REST, then sweep.
 
-A load starts when the service starts without a usable replay cursor, and again
-whenever the ingest asks for one (the datastream sent ``reload``). It waits until
-the datastream is subscribed, so every change made during the load also arrives
-on the stream. See docs/architecture.md for the begin/load/fence/sweep protocol.
+A start with a committed replay cursor and a load marker of the current cache
+version resumes from the cursor without a load. Otherwise a load runs once the
+datastream is subscribed, so every change made during the load also arrives on the
+stream; it runs again whenever asked (the datastream sent ``reload``, or Redis lost
+the data) and after a load that did not complete. See docs/architecture.md for the
+begin/load/fence/sweep protocol.
 """
 
 from __future__ import annotations
@@ -13,21 +15,22 @@ import os
 import queue
 import signal
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
 import redis
 
-from replicator import convert, keys, logs, records, redis_conn
+from replicator import keys, logs, redis_conn
 from replicator.api_client import ApiAuthError, ApiClient, ApiError
 from replicator.cleanup import run_cleanup
 from replicator.config import Config
 from replicator.dispatch import Dispatcher, Outlet
 from replicator.exits import EXIT_AUTH, EXIT_OK
-from replicator.pages import PagePlan, PageRequest
+from replicator.fetch import RESOURCES, Fetcher, KindLoad
+from replicator.lease import lease_valid
+from replicator.pages import PagePlan
 from replicator.progress import Progress
-from replicator.router import COMPANY, USER, shard_for
+from replicator.router import COMPANY, USER
 from replicator.status import (
     TEXT_CHARS,
     LoadState,
@@ -36,17 +39,20 @@ from replicator.status import (
     StreamState,
     encode_text,
 )
-from replicator.sweep import SeenSet, Sweeper
+from replicator.sweep import Sweeper
 from workers.writer import Writer
 
 logger = logging.getLogger(__name__)
 
-RESOURCES = {COMPANY: "companies", USER: "users"}
 FENCE_RESEND_S = 30.0
 
 
 class LoadStopped(Exception):
     """The process was asked to stop in the middle of a load."""
+
+
+class LoadIncomplete(Exception):
+    """A load that must run again: the reason is the message."""
 
 
 @dataclass
@@ -57,18 +63,6 @@ class LoaderSpec:
     slot_index: int
     outlets: dict[tuple[str, int], Outlet]
     control: Any
-
-
-@dataclass
-class KindLoad:
-    """Bookkeeping of one entity type within one load."""
-
-    kind: str
-    plan: PagePlan
-    ids: SeenSet
-    lookups: SeenSet
-    failed_pages: int = 0
-    invalid: int = 0
 
 
 class Loader:
@@ -87,12 +81,24 @@ class Loader:
             self.config.loader_page_retries,
             self.config.loader_rate_limit_rps,
         )
+        self.current: dict[str, KindLoad] = {}
+        self.progress: Progress | None = None
+        self.fetcher = Fetcher(
+            self.api,
+            self.dispatcher,
+            spec.version,
+            self.config.num_workers,
+            self.config.loader_max_concurrent_requests,
+            self._tick,
+        )
+
+    # Process loop --------------------------------------------------------------------
 
     def run(self) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, self._on_sigterm)
         self.slot.state = SlotState.RUNNING
-        retry_at = time.monotonic() if self._needs_initial_load() else None
+        retry_at = None if self._resume() else time.monotonic()
         interval = self.config.cache_cleanup_interval_s
         cleanup_at = time.monotonic() + interval if interval > 0 else None
 
@@ -116,15 +122,26 @@ class Loader:
     def _on_sigterm(self, signum: int, frame: Any) -> None:
         self.stop_requested = True
 
-    def _cleanup(self) -> None:
+    def _resume(self) -> bool:
+        """Skip the first load when Redis holds our data and a cursor to resume from."""
+        if self.config.replay_disabled:
+            return False
         try:
-            run_cleanup(self.client, self.spec.version)
+            cursor = self.client.get(self.config.replay_cursor_key)
+            marker = self.client.get(keys.LOAD_MARKER_KEY)
         except redis.RedisError as exc:
-            logger.warning("Cache cleanup failed, will retry at the next interval: %s", exc)
+            logger.warning("Could not read the replay cursor, loading everything: %s", exc)
+            return False
+        if not cursor or marker != self.spec.version.encode():
+            return False
 
-    def _needs_initial_load(self) -> bool:
-        # NOTE: a start with a stored cursor still loads everything; resuming from the
-        # cursor alone needs a check that Redis kept our data, which is not built yet.
+        logger.info(
+            "Resuming from replay cursor %r: Redis holds cache version %s, so no "
+            "bulk load is needed.",
+            cursor.decode("utf-8", "replace") if isinstance(cursor, bytes) else cursor,
+            self.spec.version,
+        )
+        self._finish(LoadState.SKIPPED, "resumed from the replay cursor")
         return True
 
     def _next_command(self, retry_at: float | None) -> str:
@@ -140,51 +157,58 @@ class Loader:
     def _load_or_schedule(self, reason: str) -> float | None:
         """Run one load; return when to retry it, or None when it completed."""
         try:
-            complete = self.load(reason)
-        except ApiError as exc:
+            self.load(reason)
+            return None
+        except (LoadIncomplete, ApiError, redis.RedisError) as exc:
             if isinstance(exc, ApiAuthError):
                 raise
-            logger.error(
-                "Bulk load failed: %s; retrying in %.0fs.", exc, self.config.loader_retry_interval_s
-            )
-            self._finish(LoadState.FAILED, f"failed: {exc}")
-            complete = False
-        return None if complete else time.monotonic() + self.config.loader_retry_interval_s
+            retry_s = self.config.loader_retry_interval_s
+            logger.error("Bulk load did not complete: %s; it runs again in %.0fs.", exc, retry_s)
+            self._finish(LoadState.FAILED, f"incomplete: {exc}")
+            return time.monotonic() + retry_s
+
+    def _cleanup(self) -> None:
+        if not lease_valid(self.status):
+            return
+        try:
+            run_cleanup(self.client, self.spec.version)
+        except redis.RedisError as exc:
+            logger.warning("Cache cleanup failed, will retry at the next interval: %s", exc)
 
     # One load ----------------------------------------------------------------------
 
-    def load(self, reason: str) -> bool:
-        """Load everything once; True when every page loaded and the sweep ran."""
+    def load(self, reason: str) -> None:
+        """Load everything once, then sweep; raise LoadIncomplete when it must run again."""
         self._wait_for_stream()
         generation = self._begin(reason)
+        restarts = self._worker_restarts()
         loads = {kind: self._plan(kind) for kind in RESOURCES}
-        progress = Progress(self.status, loads)
+        self.current = loads
+        progress = self.progress = Progress(self.status)
 
-        self._fetch_all(loads, generation, progress)
+        self.fetcher.fetch_all(loads, generation)
+        self.slot.skipped += self.fetcher.skipped
+        self.fetcher.skipped = 0
         self._fence(generation)
+        self._check_complete(loads, restarts)
 
-        complete = all(
-            load.failed_pages == 0 and not load.plan.overlap_exceeded for load in loads.values()
-        )
-        if complete:
-            self._sweep(loads, generation)
-        else:
-            logger.warning(
-                "Skipping the sweep because some pages did not load: nothing is deleted, "
-                "and the load runs again in %.0fs.",
-                self.config.loader_retry_interval_s,
-            )
+        for kind, load in loads.items():
+            self._sweep(kind, load, generation)
+        self._fence(generation)
+        self._end(generation)
 
-        self.dispatcher.broadcast(COMPANY, ("end", "", generation, b""))
-        self.dispatcher.broadcast(USER, ("end", "", generation, b""))
-        self.dispatcher.flush()
+        self._write_marker()
+        self._tick()
         progress.log_final()
+        self.progress = None
+        self._finish(LoadState.COMPLETE, reason)
 
-        if complete:
-            self._finish(LoadState.COMPLETE, reason)
-        else:
-            self._finish(LoadState.FAILED, "incomplete: some pages failed")
-        return complete
+    def _check_complete(self, loads: dict[str, KindLoad], restarts: list[int]) -> None:
+        failed = sum(load.failed_pages for load in loads.values())
+        if failed:
+            raise LoadIncomplete(f"pages failed: {failed}, so nothing is swept")
+        if self._worker_restarts() != restarts:
+            raise LoadIncomplete("a worker restarted during the load and lost what it held")
 
     def _wait_for_stream(self) -> None:
         while self.status.globals.stream_state != StreamState.READY:
@@ -206,119 +230,53 @@ class Loader:
         self.dispatcher.flush()
         return generation
 
+    def _end(self, generation: str) -> None:
+        self.dispatcher.broadcast(COMPANY, ("end", "", generation, b""))
+        self.dispatcher.broadcast(USER, ("end", "", generation, b""))
+        self.dispatcher.flush()
+
     def _plan(self, kind: str) -> KindLoad:
         resource = RESOURCES[kind]
         total = self.api.count(resource)
         state = self.status.globals
         setattr(state, f"{resource}_total", total)
         setattr(state, f"{resource}_done", 0)
-        counter = "company_deletes" if kind == COMPANY else "user_deletes"
-        plan = PagePlan(
-            resource, self.config.loader_page_size, total, lambda: int(getattr(state, counter))
+        return KindLoad(kind, PagePlan(resource, self.config.loader_page_size, total))
+
+    def _worker_restarts(self) -> list[int]:
+        return [outlet.slot.restarts for outlet in self.spec.outlets.values()]
+
+    # Sweep ---------------------------------------------------------------------------
+
+    def _sweep(self, kind: str, load: KindLoad, generation: str) -> None:
+        sweeper = Sweeper(
+            self.writer, self.dispatcher, kind, self.spec.version, self.config.num_workers
         )
-        return KindLoad(kind, plan, SeenSet(), SeenSet())
-
-    def _fetch_all(self, loads: dict[str, KindLoad], generation: str, progress: Progress) -> None:
-        in_flight: dict[Future[list[Any]], tuple[KindLoad, PageRequest]] = {}
-        with ThreadPoolExecutor(self.config.loader_max_concurrent_requests) as pool:
-            while True:
-                self._submit(pool, loads, in_flight)
-                if not in_flight:
-                    return
-                done, _ = wait(in_flight, timeout=1.0, return_when=FIRST_COMPLETED)
-                self._keep_alive()
-                self._check_stop()
-                for future in done:
-                    load, request = in_flight.pop(future)
-                    self._page_result(future, load, request, generation)
-                progress.maybe_log()
-
-    def _submit(
-        self,
-        pool: ThreadPoolExecutor,
-        loads: dict[str, KindLoad],
-        in_flight: dict[Future[list[Any]], tuple[KindLoad, PageRequest]],
-    ) -> None:
-        limit = self.config.loader_max_concurrent_requests
-        for load in loads.values():
-            while len(in_flight) < limit:
-                request = load.plan.next_request()
-                if request is None:
-                    break
-                future = pool.submit(self.api.page, request.resource, request.limit, request.offset)
-                in_flight[future] = (load, request)
-
-    def _page_result(
-        self, future: Future[list[Any]], load: KindLoad, request: PageRequest, generation: str
-    ) -> None:
-        try:
-            items = future.result()
-        except ApiAuthError:
-            raise
-        except ApiError as exc:
-            load.failed_pages += 1
-            load.plan.page_done(request, 0)
-            logger.error(
-                "Giving up on %s page at offset %d: %s", request.resource, request.offset, exc
-            )
-            return
-        load.plan.page_done(request, len(items))
-        for item in items:
-            self._load_item(load, item, generation)
+        candidates, lookups = sweeper.run(generation, load.ids, load.lookups)
+        absent = 0
+        for entity_id in candidates:
+            self._tick()
+            item = self.api.item(load.resource, entity_id)
+            if item is None:
+                sweeper.send_sweep(entity_id, generation)
+                absent += 1
+            else:
+                self.fetcher.load_item(load, item, generation)  # Missed by paging.
         self.dispatcher.flush()
-        done_field = f"{RESOURCES[load.kind]}_done"
-        setattr(self.status.globals, done_field, len(load.ids))
+        logger.info(
+            "Sweep of %s: %d stored records were not in the pages (%d no longer exist "
+            "upstream), and %d lookups not written by the load were checked.",
+            load.resource,
+            len(candidates),
+            absent,
+            lookups,
+        )
 
-    def _load_item(self, load: KindLoad, item: Any, generation: str) -> None:
-        entity_id = item.get("id") if isinstance(item, dict) else None
-        try:
-            record = self._convert(load.kind, item)
-        except records.InvalidRecord as exc:
-            load.invalid += 1
-            self.slot.skipped += 1
-            if isinstance(entity_id, str) and entity_id:
-                load.ids.add(entity_id)  # It exists upstream: the sweep must keep it.
-            logs.log_every(
-                logger,
-                f"invalid-api:{load.kind}",
-                10.0,
-                logging.WARNING,
-                "Skipped invalid %s %r from the API: %s.",
-                load.kind,
-                entity_id,
-                exc,
-            )
-            return
+    def _write_marker(self) -> None:
+        if lease_valid(self.status):
+            self.client.set(keys.LOAD_MARKER_KEY, self.spec.version)
 
-        load.ids.add(record["id"])
-        for lookup in keys.lookup_keys(load.kind, self.spec.version, record["keys"]):
-            load.lookups.add(lookup)
-        shard = shard_for(record["id"], self.config.num_workers)
-        change = ("load", record["id"], generation, records.encode(record))
-        self.dispatcher.add(load.kind, shard, change)
-        self.slot.applied += 1
-
-    def _convert(self, kind: str, item: Any) -> dict[str, Any]:
-        if not isinstance(item, dict):
-            raise records.InvalidRecord(kind, item, "an object")
-        if kind == COMPANY:
-            return records.normalize_company(convert.company_from_api(item))
-        return records.normalize_user(convert.user_from_api(item))
-
-    def _sweep(self, loads: dict[str, KindLoad], generation: str) -> None:
-        for kind, load in loads.items():
-            sweeper = Sweeper(
-                self.writer, self.dispatcher, kind, self.spec.version, self.config.num_workers
-            )
-            records_sent, lookups_sent = sweeper.run(generation, load.ids, load.lookups)
-            logger.info(
-                "Sweep of %s: %d records and %d lookups not in the source were "
-                "handed to the workers.",
-                RESOURCES[kind],
-                records_sent,
-                lookups_sent,
-            )
-        self._fence(generation)
+    # Helpers -------------------------------------------------------------------------
 
     def _fence(self, generation: str) -> None:
         """Wait until every entity worker wrote everything queued before this point."""
@@ -333,8 +291,7 @@ class Loader:
                     outlet.slot.fence_generation >= target for outlet in self.spec.outlets.values()
                 ):
                     return
-                self._keep_alive()
-                self._check_stop()
+                self._tick()
                 time.sleep(0.01)
             logger.warning(
                 "Workers have not passed load fence %s after %.0fs; resending it.",
@@ -347,9 +304,19 @@ class Loader:
         globals_.load_state = state
         globals_.load_finished_at = time.time()
         globals_.load_reason = encode_text(reason, TEXT_CHARS)
-        if state == LoadState.COMPLETE:
+        if state in (LoadState.COMPLETE, LoadState.SKIPPED):
             globals_.companies_loaded = 1
             globals_.users_loaded = 1
+
+    def _tick(self) -> None:
+        self._keep_alive()
+        self._check_stop()
+        if self.current:
+            state = self.status.globals
+            state.companies_done = self.current[COMPANY].done
+            state.users_done = self.current[USER].done
+        if self.progress is not None:
+            self.progress.maybe_log()
 
     def _keep_alive(self) -> bool:
         self.slot.heartbeat = time.monotonic()

@@ -1,22 +1,14 @@
-"""Offset paging that does not miss entities when the stream deletes some mid-load.
+"""Offset paging of one REST resource, by count, then on while pages come back full.
 
-A delete upstream moves every later entity one offset down. If that happens after
-page k-1 was fetched and before page k is, the first entity of page k slides into
-page k-1 and neither request returns it; the sweep would then delete a live entity.
-Each request therefore starts earlier by the number of deletes the stream reported
-since the load began, which bounds how far any entity can have moved. Duplicates
-from the overlap are harmless. Pages past the initial count are fetched until one
-comes back short, so entities created mid-load are not missed either.
+Entities created during the load show up past the count, so pages are fetched until
+one comes back short. Entities that slide to a lower offset because others were
+deleted mid-load can be missed by offset paging; the sweep therefore checks each
+record it would delete against the API before deleting it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-
-#: Largest ``limit`` the loader sends; more overlap than this fits makes the load
-#: unsafe for the sweep instead of sending bigger requests.
-MAX_LIMIT = 1000
 
 
 @dataclass(frozen=True)
@@ -30,18 +22,13 @@ class PageRequest:
 class PagePlan:
     """The requests for one resource (``companies`` or ``users``)."""
 
-    def __init__(
-        self, resource: str, page_size: int, total: int, deletes: Callable[[], int]
-    ) -> None:
+    def __init__(self, resource: str, page_size: int, total: int) -> None:
         self.resource = resource
         self.page_size = page_size
-        self.deletes = deletes
-        self.deletes_at_start = deletes()
         self.planned = -(-total // page_size)  # ceil
         self.next_index = 0
         self.outstanding = 0
         self.last_full = total > 0 and total % page_size == 0
-        self.overlap_exceeded = False
 
     def next_request(self) -> PageRequest | None:
         if self.next_index >= self.planned:
@@ -49,15 +36,7 @@ class PagePlan:
         index = self.next_index
         self.next_index += 1
         self.outstanding += 1
-
-        overlap = self.deletes() - self.deletes_at_start
-        start = index * self.page_size
-        offset = max(0, start - overlap)
-        limit = self.page_size + (start - offset)
-        if limit > MAX_LIMIT:
-            self.overlap_exceeded = True
-            offset, limit = start - (MAX_LIMIT - self.page_size), MAX_LIMIT
-        return PageRequest(self.resource, index, offset, limit)
+        return PageRequest(self.resource, index, index * self.page_size, self.page_size)
 
     def page_done(self, request: PageRequest, returned: int) -> None:
         """Record a finished page; plan one more when the last one came back full."""

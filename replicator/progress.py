@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 from replicator.status import StatusBlock
 
@@ -16,7 +15,7 @@ LOG_INTERVAL_S = 5.0
 class Progress:
     """Reads the loader's done/total counters from the status block and reports them."""
 
-    def __init__(self, status: StatusBlock, loads: dict[str, Any]) -> None:
+    def __init__(self, status: StatusBlock) -> None:
         self.status = status
         self.started = time.monotonic()
         self.next_log = self.started + LOG_INTERVAL_S

@@ -18,6 +18,7 @@ import redis
 from replicator import redis_conn
 from replicator.config import Config
 from replicator.cursor import CursorTracker
+from replicator.lease import lease_valid
 from replicator.status import StatusBlock, encode_text
 
 logger = logging.getLogger(__name__)
@@ -80,6 +81,8 @@ class CursorKeeper(threading.Thread):
         value = self.tracker.committed
         if self.config.replay_disabled or not value or value == self.saved:
             return
+        if not lease_valid(self.status):
+            return  # The cursor belongs to whichever replicator holds the lease.
         try:
             self.client.set(self.key, value)
         except redis.RedisError as exc:
@@ -93,6 +96,8 @@ class CursorKeeper(threading.Thread):
         self.tracker.reset("")
         self.saved = ""
         self._publish("")
+        if not lease_valid(self.status):
+            return
         try:
             self.client.delete(self.key)
         except redis.RedisError as exc:
@@ -101,7 +106,7 @@ class CursorKeeper(threading.Thread):
     def finish(self, timeout_s: float) -> None:
         """Wait up to ``timeout_s`` for outstanding acknowledgements, then save."""
         deadline = time.monotonic() + timeout_s
-        while self.tracker.pending and time.monotonic() < deadline:
+        while self.tracker.pending and time.monotonic() < deadline and lease_valid(self.status):
             self._take_acks(0.05)
         self._stop_event.set()
         self.join(timeout=2)

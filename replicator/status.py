@@ -138,6 +138,9 @@ class ProcessSlot(ctypes.Structure):
         ("write_seconds_sum", ctypes.c_double),
         # Redis circuit breaker of a worker: see CircuitState.
         ("breaker_state", ctypes.c_int32),
+        # Records and lookups this worker deleted in sweeps after bulk loads.
+        ("swept_records", ctypes.c_int64),
+        ("swept_lookups", ctypes.c_int64),
         # Last load generation whose fence this worker has passed (loader protocol).
         ("fence_generation", ctypes.c_int64),
         ("last_error", ctypes.c_char * TEXT_CHARS),
@@ -154,6 +157,12 @@ class GlobalState(ctypes.Structure):
         ("shutting_down", ctypes.c_int32),
         ("redis_ok", ctypes.c_int32),
         ("cache_version", ctypes.c_char * 32),
+        # time.monotonic() until which the writer lease is known to be ours; 0 = not ours.
+        ("lease_valid_until", ctypes.c_double),
+        ("lease_holder", ctypes.c_char * TEXT_CHARS),  # the token seen while standing by
+        ("standby", ctypes.c_int32),
+        # Wall time at which Redis was found to have lost our data; 0 = never.
+        ("data_lost_at", ctypes.c_double),
         # Ingest.
         ("stream_state", ctypes.c_int32),
         ("connections", ctypes.c_int64),
@@ -164,8 +173,6 @@ class GlobalState(ctypes.Structure):
         ("cursor", ctypes.c_char * 48),
         ("last_stream_id", ctypes.c_char * 48),  # newest stream id read off the socket
         ("cursor_saved_at", ctypes.c_double),
-        ("company_deletes", ctypes.c_int64),  # stream deletes routed, for the loader's paging
-        ("user_deletes", ctypes.c_int64),
         # Flags worker.
         ("flags_loaded", ctypes.c_int32),
         ("flags_count", ctypes.c_int64),
@@ -256,6 +263,12 @@ class StatusBlock:
             "shutting_down": bool(state.shutting_down),
             "redis_ok": bool(state.redis_ok),
             "cache_version": _text(state.cache_version),
+            "lease": {
+                "held": state.lease_valid_until > now,
+                "standby": bool(state.standby),
+                "holder": _text(state.lease_holder),
+            },
+            "data_lost_at": state.data_lost_at,
             "stream": {
                 "state": StreamState.NAMES.get(state.stream_state, "unknown"),
                 "connections": state.connections,

@@ -1,11 +1,15 @@
-"""The supervisor: configuration, Redis self-test, children, signals, restarts, shutdown.
+"""The supervisor: configuration, Redis self-test, the writer lease, children, signals.
 
-Signal handlers only record the signal; the main loop acts on it. The first
-SIGTERM or SIGINT starts a graceful drain, in this order: stop reading the
-datastream and stop the loader, let the ingest hand over what it buffered and save
-the cursor once the workers acknowledged it, let every worker drain its queue and
-flush its last batch, then stop the health server. A second signal kills what is
-left at once.
+The health server runs for the whole life of the supervisor. The other children run
+in *turns*: a turn starts when this replicator holds the writer lease (or the lease
+is disabled) and ends on a stop signal, a fatal child exit, or the loss of the lease,
+after which the replicator stands by until it can take the lease again.
+
+Signal handlers only record the signal; the main loop acts on it. The first SIGTERM
+or SIGINT drains in this order: stop reading the datastream and stop the loader,
+let the ingest hand over what it buffered and save the cursor once the workers
+acknowledged it, let every worker drain its queue and flush its last batch, release
+the lease, then stop the health server. A second signal kills what is left at once.
 """
 
 from __future__ import annotations
@@ -14,35 +18,33 @@ import logging
 import os
 import signal
 import sys
-import threading
 import time
 from typing import Any
 
-import redis
-
 from replicator import __version__, logs, redis_conn, version
-from replicator.children import Child, Topology, build_topology, start_child
+from replicator.children import Child, health_child, start_child
 from replicator.config import Config, ConfigError, describe, load_config, secret_values
-from replicator.exits import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_REDIS, FATAL_EXITS
-from replicator.status import SlotState, StatusBlock
+from replicator.exits import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_REDIS
+from replicator.lease import FOREVER, STANDBY_RETRY_S, Lease
+from replicator.probe import RedisProbe
+from replicator.status import TEXT_CHARS, SlotState, StatusBlock, encode_text
+from replicator.turn import Turn, TurnEnd
 
 logger = logging.getLogger(__name__)
 
 LOOP_INTERVAL_S = 0.2
-RESTART_FIRST_DELAY_S = 1.0
-RESTART_MAX_DELAY_S = 30.0
-#: A child that ran this long before dying restarts without delay growth.
-STABLE_RUN_S = 60.0
-REDIS_PROBE_INTERVAL_S = 2.0
 
 
 class Supervisor:
     def __init__(self, config: Config, cache_version: str) -> None:
         self.config = config
+        self.version = cache_version
         self.status = StatusBlock.create()
-        self.topology: Topology = build_topology(config, cache_version, self.status)
         self.signals: list[int] = []
         self.exit_code = EXIT_OK
+        self.health = health_child(config, self.status)
+        self.turn: Turn | None = None
+        self.lease: Lease | None = None
         self._publish_start(cache_version)
 
     def _publish_start(self, cache_version: str) -> None:
@@ -60,21 +62,28 @@ class Supervisor:
 
     def run(self) -> int:
         self._install_signals()
-        for child in self.topology.children:
-            child.started_at = time.monotonic()
-            start_child(child, self.status)
-        RedisProbe(self.config, self.status).start()
-        logger.info("Started %d processes.", len(self.topology.children))
+        self.health.started_at = time.monotonic()
+        start_child(self.health, self.status)
+        probe = RedisProbe(self.config, self.status, self._on_data_loss)
+        probe.start()
+        if not self.config.writer_lock_disabled:
+            self.lease = Lease(
+                probe.client,
+                self.config.writer_lock_key,
+                self.config.writer_lock_ttl_s,
+                self.status,
+            )
 
         while not self.signals:
-            self.status.slot(0).heartbeat = time.monotonic()
-            fatal = self._reap_and_restart()
-            if fatal is not None:
-                self.exit_code = fatal
+            if not self._wait_for_lease():
                 break
-            time.sleep(LOOP_INTERVAL_S)
+            end, code = self._run_turn()
+            if end != TurnEnd.LEASE_LOST:
+                self.exit_code = self.exit_code or code
+                break
+            logger.warning("Lost the writer lease; stopped writing and standing by.")
 
-        self._shutdown()
+        self._stop_health()
         return self.exit_code
 
     def _install_signals(self) -> None:
@@ -85,145 +94,103 @@ class Supervisor:
         self.signals.append(signum)
         if len(self.signals) >= 2:
             # A second signal means now: no logging here, it could deadlock a handler.
-            for child in self.topology.children:
+            for child in self._all_children():
                 if child.process is not None and child.process.exitcode is None:
                     os.kill(child.process.pid, signal.SIGKILL)
             os._exit(EXIT_FAILURE)
 
-    def _reap_and_restart(self) -> int | None:
-        """Restart dead children; return an exit code when the service must stop."""
-        now = time.monotonic()
-        for child in self.topology.children:
-            process = child.process
-            if process is not None and process.exitcode is None:
-                continue
-            if process is not None:
-                fatal = self._child_died(child, now)
-                if fatal is not None:
-                    return fatal
-            if child.process is None and now >= child.restart_at:
-                self._restart(child)
-        return None
+    def _all_children(self) -> list[Child]:
+        turn_children = self.turn.topology.children if self.turn is not None else []
+        return [self.health, *turn_children]
 
-    def _child_died(self, child: Child, now: float) -> int | None:
-        code = child.process.exitcode
-        slot = self.status.slot(child.slot_index)
-        booted = slot.state != SlotState.STARTING
-        slot.state = SlotState.EXITED
-        slot.exit_code = code
-        child.process.join(0)
-        child.process = None
+    # Lease -------------------------------------------------------------------------
 
-        if code in FATAL_EXITS:
-            logger.critical(
-                "Process %s exited with code %d; stopping the service.", child.role, code
-            )
-            return int(code)
+    def _wait_for_lease(self) -> bool:
+        """Take the writer lease, standing by while another replicator holds it.
+
+        Returns False when a signal arrived first.
+        """
+        state = self.status.globals
+        if self.lease is None:
+            state.lease_valid_until = FOREVER
+            return True
+
+        announced = ""
+        while not self.signals:
+            self._tick()
+            if self.lease.try_acquire():
+                state.standby = 0
+                state.lease_holder = b""
+                logger.info("Took the writer lease %r.", self.config.writer_lock_key)
+                return True
+            holder = self.lease.holder()
+            state.standby = 1
+            state.lease_holder = encode_text(holder, TEXT_CHARS)
+            if holder != announced:
+                logger.info("Standing by: the writer lease is held by %r.", holder)
+                announced = holder
+            self._sleep(STANDBY_RETRY_S)
+        return False
+
+    # Turn ----------------------------------------------------------------------------
+
+    def _run_turn(self) -> tuple[str, int]:
+        self.turn = Turn(self.config, self.version, self.status, self.lease)
+        self.turn.start()
+        end, code = TurnEnd.SIGNAL, EXIT_OK
+        while not self.signals:
+            self._tick()
+            outcome = self.turn.check()
+            if outcome is not None:
+                end, code = outcome
+                break
+            time.sleep(LOOP_INTERVAL_S)
+        self.turn.stop(end, release=end != TurnEnd.LEASE_LOST)
+        self.turn = None
+        return end, code
+
+    def _on_data_loss(self) -> None:
+        """Called by the probe thread when Redis lost the replicated data."""
+        if self.turn is not None:
+            self.turn.recover_data_loss()
+
+    # Helpers -----------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        self.status.slot(0).heartbeat = time.monotonic()
+        if self.health.process is not None and self.health.process.exitcode is not None:
+            self._restart_health()
+
+    def _restart_health(self) -> None:
+        code = self.health.process.exitcode
+        booted = self.status.slot(self.health.slot_index).state != SlotState.STARTING
+        logger.error("The health server exited with code %s; restarting it.", code)
         if not booted:
             logger.critical(
-                "Process %s failed while starting (exit code %s); stopping the "
-                "service instead of restarting it in a loop.",
-                child.role,
-                code,
+                "The health server could not start: is port %d in use? Set HEALTH_PORT "
+                "to a free port.",
+                self.config.health_port,
             )
-            return EXIT_FAILURE
+            self.exit_code = EXIT_FAILURE
+            self.signals.append(signal.SIGTERM)
+            return
+        self.status.slot(self.health.slot_index).restarts += 1
+        start_child(self.health, self.status)
 
-        ran_for = now - child.started_at
-        if ran_for >= STABLE_RUN_S:
-            child.restarts = 0
-        delay = min(RESTART_FIRST_DELAY_S * 2**child.restarts, RESTART_MAX_DELAY_S)
-        child.restarts += 1
-        child.restart_at = now + delay
-        logger.error(
-            "Process %s exited with %s after %.0fs; restarting in %.0fs.",
-            child.role,
-            _describe_exit(code),
-            ran_for,
-            delay,
-        )
-        return None
+    def _sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.signals and time.monotonic() < deadline:
+            time.sleep(min(LOOP_INTERVAL_S, max(0.0, deadline - time.monotonic())))
 
-    def _restart(self, child: Child) -> None:
-        if child.started_at:
-            self.status.slot(child.slot_index).restarts += 1
-        child.started_at = time.monotonic()
-        start_child(child, self.status)
-
-    # Shutdown ----------------------------------------------------------------------
-
-    def _shutdown(self) -> None:
-        self.status.globals.shutting_down = 1
-        deadline = time.monotonic() + self.config.shutdown_timeout_s
-        logger.info("Shutting down: stopping the datastream reader and the loader.")
-
-        # 1. Stop reading; the ingest hands over its buffers and saves the cursor
-        #    once the workers acknowledged what it handed over.
-        self._terminate(["ingest", "loader"])
-        self._wait_for(["ingest", "loader"], deadline)
-
-        # 2. One sentinel per worker queue: each worker drains, flushes and exits.
-        logger.info("Draining the worker queues.")
-        for child in self.topology.worker_children():
-            child.inbox.put(None)
-        self._wait_for([child.role for child in self.topology.worker_children()], deadline)
-
-        # 3. The health server goes last, so /health answers during the drain.
-        self._terminate(["health"])
-        self._wait_for(["health"], deadline + 5)
-        self._kill_all()
-        logger.info("Stopped.")
-
-    def _terminate(self, roles: list[str]) -> None:
-        for role in roles:
-            process = self.topology.child(role).process
-            if process is not None and process.exitcode is None:
-                os.kill(process.pid, signal.SIGTERM)
-
-    def _wait_for(self, roles: list[str], deadline: float) -> None:
-        for role in roles:
-            process = self.topology.child(role).process
-            if process is not None:
-                process.join(max(0.0, deadline - time.monotonic()))
-
-    def _kill_all(self) -> None:
-        for child in self.topology.children:
-            process = child.process
-            if process is not None and process.exitcode is None:
-                logger.warning(
-                    "Process %s (pid %d) did not stop in time; killing it.", child.role, process.pid
-                )
+    def _stop_health(self) -> None:
+        process = self.health.process
+        if process is not None and process.exitcode is None:
+            os.kill(process.pid, signal.SIGTERM)
+            process.join(10)
+            if process.exitcode is None:
                 process.kill()
                 process.join(2)
-
-
-class RedisProbe(threading.Thread):
-    """Pings Redis every few seconds and records the result for /ready."""
-
-    def __init__(self, config: Config, status: StatusBlock) -> None:
-        super().__init__(name="redis-probe", daemon=True)
-        self.client = redis_conn.create_client(config.redis)
-        self.status = status
-
-    def run(self) -> None:
-        while True:
-            try:
-                self.client.ping()
-                ok = 1
-            except redis.RedisError:
-                ok = 0
-            if ok != self.status.globals.redis_ok:
-                level = logging.INFO if ok else logging.ERROR
-                logger.log(level, "Redis is %s.", "reachable again" if ok else "unreachable")
-            self.status.globals.redis_ok = ok
-            time.sleep(REDIS_PROBE_INTERVAL_S)
-
-
-def _describe_exit(code: int | None) -> str:
-    if code is not None and code < 0:
-        name = signal.Signals(-code).name
-        hint = " (killed; out of memory?)" if name == "SIGKILL" else ""
-        return f"signal {name}{hint}"
-    return f"exit code {code}"
+        logger.info("Stopped.")
 
 
 def main() -> int:

@@ -1,10 +1,13 @@
 """After a complete load: find what Redis holds that the source no longer has.
 
 The loader remembers a 64-bit hash of every entity id and lookup key it loaded
-(8 bytes each, so a million companies with three keys cost about 32 MB), then
-scans the record and lookup keys of the current version with SCAN and hands each
-candidate to the worker that owns the entity. The worker makes the final call,
-because only it knows whether the stream wrote that entity meanwhile.
+(8 bytes each, so a million companies with three keys cost about 32 MB), then scans
+the record and lookup keys of the current version with SCAN. Records it did not
+load are returned as candidates, which the loader checks against the API one by one
+before anything is deleted. Lookups it did not write go straight to the worker that
+owns the entity they name, which deletes one only when that entity's stored record
+lacks it. Workers make the final call on both, because only they know whether the
+stream wrote the entity meanwhile.
 """
 
 from __future__ import annotations
@@ -73,9 +76,11 @@ class Sweeper:
         self.version = version
         self.shards = shards
 
-    def run(self, generation: str, ids: SeenSet, lookups: SeenSet) -> tuple[int, int]:
-        """Queue every candidate; return (records, lookups) sent for deletion."""
-        records = lookups_sent = 0
+    def run(self, generation: str, ids: SeenSet, lookups: SeenSet) -> tuple[list[str], int]:
+        """Return the ids of records the load did not write, and queue lookup checks;
+        the count is of lookups handed to the workers."""
+        records: list[str] = []
+        lookups_sent = 0
         for batch in self._scan_batches():
             candidates = []
             for key in batch:
@@ -83,8 +88,7 @@ class Sweeper:
                 if parsed is None or parsed.kind != self.kind or parsed.version != self.version:
                     continue
                 if parsed.is_record and parsed.entity_id not in ids:
-                    self._send("sweep", parsed.entity_id, generation, b"")
-                    records += 1
+                    records.append(parsed.entity_id)
                 elif not parsed.is_record and key not in lookups:
                     candidates.append(key)
             lookups_sent += self._send_lookups(candidates, generation)
@@ -122,6 +126,10 @@ class Sweeper:
                 sent += 1
         invalid.execute()
         return sent
+
+    def send_sweep(self, entity_id: str, generation: str) -> None:
+        """Ask the owning worker to delete a record the API says no longer exists."""
+        self._send("sweep", entity_id, generation, b"")
 
     def _send(self, op: str, entity_id: str, generation: str, payload: bytes) -> None:
         shard = shard_for(entity_id, self.shards)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from replicator.health import create_app
+from replicator.lease import FOREVER
 from replicator.status import LoadState, SlotState, StatusBlock, StreamState
 
 
@@ -12,6 +13,7 @@ def ready_block() -> StatusBlock:
     status = StatusBlock.create()
     status.set_cache_version("abcd1234")
     state = status.globals
+    state.lease_valid_until = FOREVER
     state.redis_ok = 1
     state.stream_state = StreamState.READY
     state.flags_loaded = 1
@@ -95,3 +97,37 @@ def test_status_endpoint_carries_process_details() -> None:
 
     roles = [process["role"] for process in body["details"]["processes"]]
     assert roles == ["supervisor", "ingest", "company-0"]
+
+
+def test_standby_is_not_ready_and_says_who_writes() -> None:
+    status = ready_block()
+    status.globals.lease_valid_until = 0
+    status.globals.standby = 1
+    status.globals.lease_holder = b"host-a-42-abc"
+
+    response = create_app(status.snapshot).test_client().get("/ready")
+
+    body = response.get_json()
+    assert response.status_code == 503
+    assert body["components"]["writer_lease"] == "standby: held by host-a-42-abc"
+    assert "another replicator" in body["reason"]
+
+
+def test_not_ready_until_reload_after_data_loss() -> None:
+    status = ready_block()
+    state = status.globals
+    state.load_finished_at = 100.0
+    state.flags_snapshot_at = 100.0
+    state.data_lost_at = 200.0
+    client = create_app(status.snapshot).test_client()
+
+    lost = client.get("/ready")
+    state.load_finished_at = 250.0
+    flags_missing = client.get("/ready")
+    state.flags_snapshot_at = 240.0
+    recovered = client.get("/ready")
+
+    assert lost.status_code == 503
+    assert lost.get_json()["components"]["datastream"].startswith("reloading")
+    assert flags_missing.status_code == 503
+    assert recovered.status_code == 200

@@ -218,7 +218,7 @@ def test_failed_page_skips_the_sweep_and_retries(
     ).start()
     try:
         wait_until(
-            lambda: "Skipping the sweep" in replicator.output(), 30, "the loader to skip the sweep"
+            lambda: "nothing is swept" in replicator.output(), 30, "the loader to skip the sweep"
         )
         kept_after_failure = [name for name, key in stale.items() if client.exists(key)]
         not_ready = replicator.get("/ready")

@@ -172,3 +172,23 @@ def test_event_capture_batch_is_accepted_and_counted(simulator: Simulator) -> No
     assert rejected.status_code == 401
     assert malformed.status_code == 400
     assert simulator.captured_events == before + 2
+
+
+def test_rest_single_items_validate_and_404(simulator: Simulator) -> None:
+    from schematic.companies.types.get_company_response import GetCompanyResponse
+    from schematic.companies.types.get_user_response import GetUserResponse
+
+    company_id = _all_ids(simulator, "/companies", 100)[0]
+    user_id = _all_ids(simulator, "/users", 100)[0]
+
+    company = rest(simulator, f"/companies/{company_id}")
+    user = rest(simulator, f"/users/{user_id}")
+    missing = rest(simulator, "/companies/comp_does_not_exist")
+    unauthorized = rest(simulator, f"/users/{user_id}", key=None)
+
+    assert company.status_code == 200
+    assert GetCompanyResponse.model_validate(company.json()).data.id == company_id
+    assert GetUserResponse.model_validate(user.json()).data.id == user_id
+    assert missing.status_code == 404
+    assert "comp_does_not_exist" in missing.json()["error"]
+    assert unauthorized.status_code == 401

@@ -20,11 +20,14 @@ from typing import Any
 import redis
 
 from replicator import logs
+from replicator.breaker import CircuitBreaker
+from replicator.lease import lease_valid
 from replicator.router import Change
 from replicator.status import (
     BATCH_SIZE_BUCKETS,
     TEXT_CHARS,
     WRITE_SECONDS_BUCKETS,
+    CircuitState,
     ProcessSlot,
     SlotState,
     StatusBlock,
@@ -36,6 +39,7 @@ from workers.entities import CONTROL_OPS, Outcome
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_INTERVAL_S = 1.0
+LEASE_WAIT_S = 0.05
 RETRY_FIRST_DELAY_S = 0.1
 RETRY_MAX_DELAY_S = 5.0
 
@@ -52,6 +56,8 @@ class WorkerSpec:
     status: StatusBlock
     batch_size: int
     batch_timeout_s: float
+    breaker_threshold: int = 3
+    breaker_timeout_s: float = 15.0
 
 
 class WorkerStopped(Exception):
@@ -69,6 +75,7 @@ class Worker:
         self.first_at = 0.0
         self.stop_requested = False
         self.draining = False
+        self.breaker = CircuitBreaker(spec.breaker_threshold, spec.breaker_timeout_s)
 
     def run(self) -> None:
         self._install_signals()
@@ -165,6 +172,8 @@ class Worker:
         outcome = self._write_with_retry(segment)
         self.slot.applied += outcome.applied
         self.slot.skipped += outcome.skipped
+        self.slot.swept_records += outcome.swept_records
+        self.slot.swept_lookups += outcome.swept_lookups
         self.slot.batches += 1
         self.slot.batch_items += len(segment)
         observe(self.slot.batch_size_counts, BATCH_SIZE_BUCKETS, len(segment))
@@ -172,23 +181,54 @@ class Worker:
             self.spec.acks.put(outcome.acks)
 
     def _write_with_retry(self, segment: list[Change]) -> Outcome:
+        """Write ``segment``, waiting out Redis failures, an open breaker and a missing
+        writer lease; the segment is never dropped, only abandoned on a stop request."""
         delay = RETRY_FIRST_DELAY_S
         while True:
+            if self.stop_requested:
+                raise WorkerStopped()
+            pause = self._pause_before_write()
+            if pause:
+                self._sleep_with_heartbeat(pause)
+                continue
+
             started = time.monotonic()
             try:
                 outcome: Outcome = self.applier.apply(segment)
-                elapsed = time.monotonic() - started
-                self.slot.write_seconds_sum += elapsed
-                observe(self.slot.write_seconds_counts, WRITE_SECONDS_BUCKETS, elapsed)
-                return outcome
             except redis.RedisError as exc:
                 self._record_error(exc, delay)
-            if self.stop_requested:
-                raise WorkerStopped()
-            self._sleep_with_heartbeat(delay)
-            delay = min(delay * 2, RETRY_MAX_DELAY_S)
+                self._sleep_with_heartbeat(delay)
+                delay = min(delay * 2, RETRY_MAX_DELAY_S)
+                continue
+
+            self._record_success(time.monotonic() - started)
+            return outcome
+
+    def _pause_before_write(self) -> float:
+        """Seconds to wait before the next write attempt; 0 means write now."""
+        if not lease_valid(self.spec.status):
+            return LEASE_WAIT_S  # Another replicator may be the writer: never write.
+        pause = self.breaker.wait_time()
+        self.slot.breaker_state = self.breaker.state
+        return pause
+
+    def _record_success(self, elapsed: float) -> None:
+        if self.breaker.state != CircuitState.CLOSED:
+            logger.info("Worker %s writes to Redis again; circuit closed.", self.spec.role)
+        self.breaker.success()
+        self.slot.breaker_state = self.breaker.state
+        self.slot.write_seconds_sum += elapsed
+        observe(self.slot.write_seconds_counts, WRITE_SECONDS_BUCKETS, elapsed)
 
     def _record_error(self, exc: Exception, delay: float) -> None:
+        if self.breaker.failure():
+            logger.error(
+                "Worker %s opened its Redis circuit after %d failures; no write for %.0fs.",
+                self.spec.role,
+                self.breaker.failures,
+                self.breaker.timeout_s,
+            )
+        self.slot.breaker_state = self.breaker.state
         self.slot.redis_errors += 1
         self.slot.errors += 1
         self.slot.last_error = encode_text(f"Redis write failed: {exc}", TEXT_CHARS)

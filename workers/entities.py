@@ -39,6 +39,8 @@ class Outcome:
     acks: list[str] = field(default_factory=list)
     applied: int = 0
     skipped: int = 0
+    swept_records: int = 0
+    swept_lookups: int = 0
 
 
 @dataclass
@@ -149,6 +151,7 @@ class EntityApplier:
             self._fold_sweep(state, outcome)
         elif op == "sweep_lookup":
             state.sweep_lookups.append(data)
+            outcome.swept_lookups += 1
         else:
             self._skip(outcome, op, state.entity_id, stream_id, "unknown operation")
 
@@ -222,6 +225,7 @@ class EntityApplier:
         state.record = None
         state.changed = True
         outcome.applied += 1
+        outcome.swept_records += 1
 
     def _set(self, state: EntityState, record: dict[str, Any]) -> None:
         state.record = record

@@ -40,6 +40,8 @@ def run_worker_process(
         status=status,
         batch_size=config.batch_size,
         batch_timeout_s=config.batch_timeout_s,
+        breaker_threshold=config.breaker_threshold,
+        breaker_timeout_s=config.breaker_timeout_s,
     )
     Worker(spec, applier).run()
     return 0

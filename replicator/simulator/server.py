@@ -5,6 +5,7 @@ Routes, all authenticated by the ``X-Schematic-Api-Key`` header:
 - ``GET /datastream``: the WebSocket, without compression or a message size limit. The
   simulator sends pongs itself, so that a stall can withhold them;
 - ``GET /companies``, ``/companies/count``, ``/users``, ``/users/count``: REST paging;
+- ``GET /companies/{id}``, ``/users/{id}``: one item, or 404 when it does not exist;
 - ``POST /batch``: accepts the SDK's event batches and counts them;
 - ``POST /_simulator/faults``: inject a fault, body ``{"kind": ..., <parameters>}``;
 - ``GET /_simulator/status``: counts, last stream id and connections.
@@ -201,6 +202,23 @@ def _list_handler(kind: str) -> Any:
     return handle
 
 
+def _item_handler(kind: str) -> Any:
+    async def handle(request: web.Request) -> web.Response:
+        if not _authorized(request):
+            return _unauthorized()
+        failure = await _apply_page_fault(request, None)
+        if failure is not None:
+            return failure
+        entity_id = request.match_info["entity_id"]
+        found = request.app[_SERVICE].one_item(kind, entity_id)
+        if found is None:
+            return _json({"error": f"No {kind} with id {entity_id!r}."}, status=404)
+        logger.debug("Served %r.", request.path)
+        return _json({"data": found, "params": {}})
+
+    return handle
+
+
 def _count_handler(kind: str) -> Any:
     async def handle(request: web.Request) -> web.Response:
         if not _authorized(request):
@@ -292,8 +310,10 @@ def build_app(service: Service, hub: Hub, faults: Faults) -> web.Application:
     app.router.add_get("/datastream", datastream)
     app.router.add_get("/companies", _list_handler("company"))
     app.router.add_get("/companies/count", _count_handler("company"))
+    app.router.add_get("/companies/{entity_id}", _item_handler("company"))
     app.router.add_get("/users", _list_handler("user"))
     app.router.add_get("/users/count", _count_handler("user"))
+    app.router.add_get("/users/{entity_id}", _item_handler("user"))
     app.router.add_post("/batch", capture_events)
     app.router.add_post("/_simulator/faults", inject_fault)
     app.router.add_get("/_simulator/status", status)

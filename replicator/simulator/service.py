@@ -279,6 +279,12 @@ class Service:
             records = self.state.table(kind).page(offset, limit)
         return [item(kind, record) for record in records]
 
+    def one_item(self, kind: str, entity_id: str) -> Record | None:
+        """Return one company or user in the API's item shape, or None when it is absent."""
+        with self.lock:
+            record = self.state.table(kind).get(entity_id)
+        return None if record is None else item(kind, record)
+
     def flags_snapshot(self) -> tuple[Message, int]:
         """Return the ``rulesengine.Flags`` snapshot and the seq of the last change it includes."""
         with self.lock:
