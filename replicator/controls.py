@@ -1,12 +1,9 @@
-"""Signals the supervisor sends the ingest to make it reconnect.
+"""The signal the supervisor sends the ingest to make it reconnect from scratch.
 
-SIGNAL_REPLAY: reconnect and replay from the committed cursor, because a restarted
-worker lost what it had taken off its queue. SIGNAL_RESTART_STREAM: reconnect from
-scratch, without a cursor, because Redis lost the replicated data and the flags
-snapshot must be sent again.
+Redis lost the replicated data, so the replay cursor means nothing any more and the
+flags snapshot must be sent again: the ingest drops its cursor and reconnects.
 """
 
 import signal
 
-SIGNAL_REPLAY = signal.SIGUSR1
 SIGNAL_RESTART_STREAM = signal.SIGUSR2

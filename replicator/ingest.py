@@ -20,7 +20,7 @@ import websocket
 
 from replicator import datastream, logs, router
 from replicator.config import Config
-from replicator.controls import SIGNAL_REPLAY, SIGNAL_RESTART_STREAM
+from replicator.controls import SIGNAL_RESTART_STREAM
 from replicator.cursor import CursorTracker
 from replicator.dispatch import Dispatcher, Outlet
 from replicator.exits import EXIT_AUTH, EXIT_OK
@@ -64,7 +64,6 @@ class Ingest:
     def run(self) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, self._on_sigterm)
-        signal.signal(SIGNAL_REPLAY, self._on_reconnect_request)
         signal.signal(SIGNAL_RESTART_STREAM, self._on_reconnect_request)
         self.slot.state = SlotState.RUNNING
 
@@ -98,7 +97,10 @@ class Ingest:
         self.dispatcher.on_wait = lambda: True
         self.dispatcher.flush()
         if self.keeper is not None:
-            self.keeper.finish(self.config.shutdown_timeout_s / 2)
+            # A quick stop saves the committed cursor without waiting: the workers are
+            # stopping too, and the next turn replays whatever they did not write.
+            quick = bool(self.status.globals.quick_stop)
+            self.keeper.finish(0.0 if quick else self.config.shutdown_timeout_s / 2)
         self.slot.state = SlotState.EXITED
 
     # Connection loop ---------------------------------------------------------------
@@ -147,12 +149,17 @@ class Ingest:
         state.connected_since = time.time()
         self._set_stream(StreamState.CONNECTED, "subscribing")
 
-        # Messages read but not acknowledged by the previous connection may be lost (a
-        # worker died holding them): forget them, so the replay below brings them back.
+        # Messages read but not acknowledged on the previous connection are replayed on
+        # this one, so stop waiting for them.
         self.tracker.reset(self.tracker.committed)
         replay_from = "" if self.config.replay_disabled else self.tracker.committed
         for request in datastream.subscription_requests(replay_from):
             ws.send(request)
+        if not replay_from and state.turn_subscriptions:
+            # Nothing tells the datastream where we stopped, so whatever changed while we
+            # were away is only in the API now.
+            self.spec.control.put(("reload", "reconnected without a replay cursor"))
+        state.turn_subscriptions += 1
         logger.info(
             "Connected to %s and subscribed to companies, users and flags%s.",
             self.config.datastream_url,
@@ -195,9 +202,7 @@ class Ingest:
         return "shutting down"
 
     def _reconnect_reason(self) -> str:
-        if self.reconnect_request == SIGNAL_RESTART_STREAM:
-            return "reconnecting from scratch because Redis lost the replicated data"
-        return "reconnecting to replay what a restarted worker lost"
+        return "reconnecting from scratch because Redis lost the replicated data"
 
     def _take_reconnect_request(self) -> bool:
         """Act on a reconnect request: True when one was pending."""

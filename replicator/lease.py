@@ -110,7 +110,9 @@ class Lease:
 
 
 class LeaseKeeper(threading.Thread):
-    """Renews the lease every TTL/3 until stopped or lost."""
+    """Renews the lease every TTL/3, and notices within a tick when it is no longer ours."""
+
+    TICK_S = 0.25
 
     def __init__(self, lease: Lease, ttl_s: float) -> None:
         super().__init__(name="lease-keeper", daemon=True)
@@ -123,7 +125,15 @@ class LeaseKeeper(threading.Thread):
         self._stop_event.set()
 
     def run(self) -> None:
-        while not self._stop_event.wait(self.interval_s):
-            if not self.lease.renew() or not lease_valid(self.lease.status):
+        next_renewal = time.monotonic() + self.interval_s
+        while not self._stop_event.wait(self.TICK_S):
+            if time.monotonic() >= next_renewal:
+                next_renewal = time.monotonic() + self.interval_s
+                if not self.lease.renew():
+                    logger.warning("The writer lease now belongs to another replicator.")
+                    self.lost.set()
+                    return
+            if not lease_valid(self.lease.status):
+                logger.warning("Could not renew the writer lease in time; it may be taken over.")
                 self.lost.set()
                 return

@@ -181,7 +181,6 @@ class Loader:
         """Load everything once, then sweep; raise LoadIncomplete when it must run again."""
         self._wait_for_stream()
         generation = self._begin(reason)
-        restarts = self._worker_restarts()
         loads = {kind: self._plan(kind) for kind in RESOURCES}
         self.current = loads
         progress = self.progress = Progress(self.status)
@@ -189,12 +188,12 @@ class Loader:
         self.fetcher.fetch_all(loads, generation)
         self.slot.skipped += self.fetcher.skipped
         self.fetcher.skipped = 0
-        self._fence(generation)
-        self._check_complete(loads, restarts)
+        self._fence()
+        self._check_complete(loads)
 
         for kind, load in loads.items():
             self._sweep(kind, load, generation)
-        self._fence(generation)
+        self._fence()
         self._end(generation)
 
         self._write_marker()
@@ -203,12 +202,10 @@ class Loader:
         self.progress = None
         self._finish(LoadState.COMPLETE, reason)
 
-    def _check_complete(self, loads: dict[str, KindLoad], restarts: list[int]) -> None:
+    def _check_complete(self, loads: dict[str, KindLoad]) -> None:
         failed = sum(load.failed_pages for load in loads.values())
         if failed:
             raise LoadIncomplete(f"pages failed: {failed}, so nothing is swept")
-        if self._worker_restarts() != restarts:
-            raise LoadIncomplete("a worker restarted during the load and lost what it held")
 
     def _wait_for_stream(self) -> None:
         while self.status.globals.stream_state != StreamState.READY:
@@ -224,6 +221,10 @@ class Loader:
         state.load_reason = encode_text(reason, TEXT_CHARS)
         generation = str(state.load_generation)
         logger.info("Bulk load %s started (%s).", generation, reason)
+        # Until this load completes, Redis does not hold a complete copy, so a restart
+        # meanwhile must load again instead of resuming from the cursor.
+        if lease_valid(self.status):
+            self.client.delete(keys.LOAD_MARKER_KEY)
 
         self.dispatcher.broadcast(COMPANY, ("begin", "", generation, b""))
         self.dispatcher.broadcast(USER, ("begin", "", generation, b""))
@@ -242,9 +243,6 @@ class Loader:
         setattr(state, f"{resource}_total", total)
         setattr(state, f"{resource}_done", 0)
         return KindLoad(kind, PagePlan(resource, self.config.loader_page_size, total))
-
-    def _worker_restarts(self) -> list[int]:
-        return [outlet.slot.restarts for outlet in self.spec.outlets.values()]
 
     # Sweep ---------------------------------------------------------------------------
 
@@ -278,24 +276,26 @@ class Loader:
 
     # Helpers -------------------------------------------------------------------------
 
-    def _fence(self, generation: str) -> None:
-        """Wait until every entity worker wrote everything queued before this point."""
-        target = int(generation)
+    def _fence(self) -> None:
+        """Wait until every entity worker wrote everything queued before this point.
+
+        Each fence carries a new token (the wall clock in nanoseconds), so a fence is
+        never mistaken for an earlier one, also across restarts of the loader.
+        """
+        token = time.time_ns()
         while True:
-            self.dispatcher.broadcast(COMPANY, ("fence", "", generation, b""))
-            self.dispatcher.broadcast(USER, ("fence", "", generation, b""))
+            change = ("fence", "", str(token), b"")
+            self.dispatcher.broadcast(COMPANY, change)
+            self.dispatcher.broadcast(USER, change)
             self.dispatcher.flush()
             deadline = time.monotonic() + FENCE_RESEND_S
             while time.monotonic() < deadline:
-                if all(
-                    outlet.slot.fence_generation >= target for outlet in self.spec.outlets.values()
-                ):
+                if all(o.slot.fence_token >= token for o in self.spec.outlets.values()):
                     return
                 self._tick()
                 time.sleep(0.01)
             logger.warning(
-                "Workers have not passed load fence %s after %.0fs; resending it.",
-                generation,
+                "Workers have not passed a load fence after %.0fs; sending it again.",
                 FENCE_RESEND_S,
             )
 

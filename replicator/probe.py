@@ -9,6 +9,7 @@ asks the supervisor for a full reload.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -24,6 +25,9 @@ from replicator.status import LoadState, StatusBlock
 logger = logging.getLogger(__name__)
 
 PROBE_INTERVAL_S = 2.0
+#: The probe gives up on a command after this long and does not retry it, so /ready
+#: turns 503 within seconds when Redis stops answering.
+PROBE_TIMEOUT_S = 1.0
 
 
 class RedisProbe(threading.Thread):
@@ -31,7 +35,14 @@ class RedisProbe(threading.Thread):
         self, config: Config, status: StatusBlock, on_data_loss: Callable[[], None]
     ) -> None:
         super().__init__(name="redis-probe", daemon=True)
-        self.client = redis_conn.create_client(config.redis)
+        probe_settings = dataclasses.replace(
+            config.redis,
+            read_timeout_s=min(config.redis.read_timeout_s, PROBE_TIMEOUT_S),
+            write_timeout_s=min(config.redis.write_timeout_s, PROBE_TIMEOUT_S),
+            dial_timeout_s=min(config.redis.dial_timeout_s, PROBE_TIMEOUT_S),
+            max_retries=0,
+        )
+        self.client = redis_conn.create_client(probe_settings)
         self.status = status
         self.on_data_loss = on_data_loss
 

@@ -119,5 +119,5 @@ class CursorKeeper(threading.Thread):
                 self.tracker.pending,
                 self.tracker.committed,
             )
-        else:
+        elif self.tracker.committed:
             logger.info("Replay cursor %r saved.", self.tracker.committed)

@@ -141,8 +141,8 @@ class ProcessSlot(ctypes.Structure):
         # Records and lookups this worker deleted in sweeps after bulk loads.
         ("swept_records", ctypes.c_int64),
         ("swept_lookups", ctypes.c_int64),
-        # Last load generation whose fence this worker has passed (loader protocol).
-        ("fence_generation", ctypes.c_int64),
+        # Newest load fence this worker has passed (loader protocol): a time.time_ns().
+        ("fence_token", ctypes.c_int64),
         ("last_error", ctypes.c_char * TEXT_CHARS),
     ]
 
@@ -155,6 +155,8 @@ class GlobalState(ctypes.Structure):
         ("supervisor_pid", ctypes.c_int64),
         ("started_at", ctypes.c_double),
         ("shutting_down", ctypes.c_int32),
+        # Set by the supervisor before it stops a turn without draining it.
+        ("quick_stop", ctypes.c_int32),
         ("redis_ok", ctypes.c_int32),
         ("cache_version", ctypes.c_char * 32),
         # time.monotonic() until which the writer lease is known to be ours; 0 = not ours.
@@ -166,6 +168,8 @@ class GlobalState(ctypes.Structure):
         # Ingest.
         ("stream_state", ctypes.c_int32),
         ("connections", ctypes.c_int64),
+        # Subscriptions in the current turn; the supervisor zeroes it when a turn starts.
+        ("turn_subscriptions", ctypes.c_int64),
         ("reconnects", ctypes.c_int64),
         ("connected_since", ctypes.c_double),
         ("last_message_at", ctypes.c_double),
@@ -194,7 +198,7 @@ class GlobalState(ctypes.Structure):
     ]
 
 
-KEPT_ON_CLAIM = ("restarts", "enqueued_stream", "enqueued_load", "dequeued")
+KEPT_ON_CLAIM = ("restarts",)
 
 
 def _text(raw: bytes) -> str:
@@ -235,8 +239,7 @@ class StatusBlock:
     def claim(self, index: int, role: str) -> ProcessSlot:
         """Reset slot ``index`` for a process with ``role``; the supervisor calls this.
 
-        The restart count and the queue counters survive, so a restarted worker's
-        queue depth stays right: the queue itself outlives the process.
+        Only the restart count survives: every start of a worker comes with a new queue.
         """
         slot = self.slot(index)
         kept = {name: getattr(slot, name) for name in KEPT_ON_CLAIM}
@@ -325,6 +328,6 @@ def _slot_snapshot(slot: ProcessSlot, now: float) -> dict[str, Any]:
         "write_seconds_sum": slot.write_seconds_sum,
         "breaker_state": CircuitState.NAMES.get(slot.breaker_state, "unknown"),
         "redis_errors": slot.redis_errors,
-        "fence_generation": slot.fence_generation,
+        "fence_token": slot.fence_token,
         "last_error": _text(slot.last_error),
     }

@@ -1,9 +1,10 @@
 """The supervisor: configuration, Redis self-test, the writer lease, children, signals.
 
 The health server runs for the whole life of the supervisor. The other children run
-in *turns*: a turn starts when this replicator holds the writer lease (or the lease
-is disabled) and ends on a stop signal, a fatal child exit, or the loss of the lease,
-after which the replicator stands by until it can take the lease again.
+in *turns* (see turn.py) while this replicator holds the writer lease, or always when
+the lease is disabled. A turn that lost a child is followed by a new one after a
+backoff; the loss of the lease ends the turn at once, and the replicator then stands
+by until it can take the lease again.
 
 Signal handlers only record the signal; the main loop acts on it. The first SIGTERM
 or SIGINT drains in this order: stop reading the datastream and stop the loader,
@@ -25,7 +26,7 @@ from replicator import __version__, logs, redis_conn, version
 from replicator.children import Child, health_child, start_child
 from replicator.config import Config, ConfigError, describe, load_config, secret_values
 from replicator.exits import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_REDIS
-from replicator.lease import FOREVER, STANDBY_RETRY_S, Lease
+from replicator.lease import FOREVER, STANDBY_RETRY_S, Lease, LeaseKeeper
 from replicator.probe import RedisProbe
 from replicator.status import TEXT_CHARS, SlotState, StatusBlock, encode_text
 from replicator.turn import Turn, TurnEnd
@@ -33,6 +34,10 @@ from replicator.turn import Turn, TurnEnd
 logger = logging.getLogger(__name__)
 
 LOOP_INTERVAL_S = 0.2
+RESTART_FIRST_DELAY_S = 1.0
+RESTART_MAX_DELAY_S = 30.0
+#: A turn that ran this long before a child died restarts after the shortest delay.
+STABLE_RUN_S = 60.0
 
 
 class Supervisor:
@@ -77,7 +82,7 @@ class Supervisor:
         while not self.signals:
             if not self._wait_for_lease():
                 break
-            end, code = self._run_turn()
+            end, code = self._hold_lease()
             if end != TurnEnd.LEASE_LOST:
                 self.exit_code = self.exit_code or code
                 break
@@ -85,6 +90,31 @@ class Supervisor:
 
         self._stop_health()
         return self.exit_code
+
+    def _hold_lease(self) -> tuple[str, int]:
+        """Run turns while the lease is ours, restarting them with backoff after a crash."""
+        keeper = None
+        if self.lease is not None:
+            keeper = LeaseKeeper(self.lease, self.config.writer_lock_ttl_s)
+            keeper.start()
+        failures = 0
+        while True:
+            end, code, ran_for = self._run_turn(keeper)
+            if end != TurnEnd.CHILD_DIED:
+                break
+            failures = 0 if ran_for >= STABLE_RUN_S else failures + 1
+            delay = min(RESTART_FIRST_DELAY_S * 2 ** max(failures - 1, 0), RESTART_MAX_DELAY_S)
+            logger.info("Restarting the active processes in %.0fs.", delay)
+            if not self._sleep(delay, keeper):
+                end, code = (TurnEnd.LEASE_LOST, 0) if _lost(keeper) else (TurnEnd.SIGNAL, 0)
+                break
+
+        if keeper is not None:
+            keeper.stop()
+        if self.lease is not None and end != TurnEnd.LEASE_LOST:
+            self.lease.release()
+            logger.info("Released the writer lease.")
+        return end, code
 
     def _install_signals(self) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -134,20 +164,24 @@ class Supervisor:
 
     # Turn ----------------------------------------------------------------------------
 
-    def _run_turn(self) -> tuple[str, int]:
-        self.turn = Turn(self.config, self.version, self.status, self.lease)
+    def _run_turn(self, keeper: LeaseKeeper | None) -> tuple[str, int, float]:
+        self.turn = Turn(self.config, self.version, self.status)
         self.turn.start()
         end, code = TurnEnd.SIGNAL, EXIT_OK
         while not self.signals:
             self._tick()
+            if _lost(keeper):
+                end, code = TurnEnd.LEASE_LOST, 0
+                break
             outcome = self.turn.check()
             if outcome is not None:
                 end, code = outcome
                 break
             time.sleep(LOOP_INTERVAL_S)
-        self.turn.stop(end, release=end != TurnEnd.LEASE_LOST)
+        ran_for = time.monotonic() - self.turn.started_at
+        self.turn.stop(end)
         self.turn = None
-        return end, code
+        return end, code, ran_for
 
     def _on_data_loss(self) -> None:
         """Called by the probe thread when Redis lost the replicated data."""
@@ -158,29 +192,37 @@ class Supervisor:
 
     def _tick(self) -> None:
         self.status.slot(0).heartbeat = time.monotonic()
-        if self.health.process is not None and self.health.process.exitcode is not None:
+        health = self.health.process
+        if health is not None and health.exitcode is not None and not self.signals:
             self._restart_health()
 
     def _restart_health(self) -> None:
         code = self.health.process.exitcode
         booted = self.status.slot(self.health.slot_index).state != SlotState.STARTING
-        logger.error("The health server exited with code %s; restarting it.", code)
+        self.health.process = None
         if not booted:
             logger.critical(
-                "The health server could not start: is port %d in use? Set HEALTH_PORT "
-                "to a free port.",
+                "The health server could not start (exit code %s): is port %d in use? Set "
+                "HEALTH_PORT to a free port.",
+                code,
                 self.config.health_port,
             )
             self.exit_code = EXIT_FAILURE
             self.signals.append(signal.SIGTERM)
             return
+        logger.error("The health server exited with code %s; restarting it.", code)
         self.status.slot(self.health.slot_index).restarts += 1
         start_child(self.health, self.status)
 
-    def _sleep(self, seconds: float) -> None:
+    def _sleep(self, seconds: float, keeper: LeaseKeeper | None = None) -> bool:
+        """Sleep; False when a signal arrived or the lease was lost meanwhile."""
         deadline = time.monotonic() + seconds
-        while not self.signals and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            if self.signals or _lost(keeper):
+                return False
+            self._tick()
             time.sleep(min(LOOP_INTERVAL_S, max(0.0, deadline - time.monotonic())))
+        return True
 
     def _stop_health(self) -> None:
         process = self.health.process
@@ -191,6 +233,10 @@ class Supervisor:
                 process.kill()
                 process.join(2)
         logger.info("Stopped.")
+
+
+def _lost(keeper: LeaseKeeper | None) -> bool:
+    return keeper is not None and keeper.lost.is_set()
 
 
 def main() -> int:

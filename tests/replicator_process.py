@@ -88,9 +88,19 @@ class ReplicatorProcess:
         return wait_until(ready, timeout_s, "the replicator's /ready to return 200")
 
     def status(self) -> dict[str, Any]:
+        found = self.try_status()
+        assert found is not None, "the health server did not answer /status"
+        return found
+
+    def try_status(self) -> dict[str, Any] | None:
+        """The /status details, or None while the health server does not answer."""
+        self._check_alive()
         response = self.get("/status")
-        assert response is not None, "the health server did not answer /status"
-        return response.json()["details"]
+        return None if response is None else response.json()["details"]
+
+    def load_state(self) -> str:
+        found = self.try_status()
+        return "" if found is None else str(found["load"]["state"])
 
     def wait_cursor(self, stream_id: str, timeout_s: float = 20.0) -> None:
         """Wait until everything up to ``stream_id`` is written to Redis."""

@@ -217,3 +217,30 @@ def test_sweep_lookup_removes_only_lookups_the_record_lacks(redis_client: redis.
 
     assert redis_client.get(orphan) is None
     assert redis_client.get(live) == b'"c1"'
+
+
+def test_partial_during_load_waits_for_fresh_record(redis_client: redis.Redis) -> None:
+    applier = make_applier(redis_client)
+    applier.apply([stream("full", "c1", company("c1", base_plan_id="stale", keys={"a": "1"}))])
+    applier.begin("2")
+
+    # Merged into the stale stored copy, this partial would make the load skip the fresh one.
+    applier.apply([stream("partial", "c1", {"keys": {"b": "2"}}, "2-0")])
+    still_stale = stored(redis_client, "c1")
+    applier.apply([load(company("c1", base_plan_id="fresh", keys={"a": "1"}), "2")])
+
+    assert still_stale["base_plan_id"] == "stale"
+    assert stored(redis_client, "c1")["base_plan_id"] == "fresh"
+    assert stored(redis_client, "c1")["keys"] == {"a": "1", "b": "2"}
+
+
+def test_full_during_load_discards_older_parked_partial(redis_client: redis.Redis) -> None:
+    applier = make_applier(redis_client)
+    applier.begin("1")
+
+    applier.apply([stream("partial", "c1", {"keys": {"old": "x"}}, "1-0")])
+    applier.apply([stream("full", "c1", company("c1", keys={"new": "y"}), "2-0")])
+    applier.apply([load(company("c1", keys={"rest": "z"}))])
+
+    assert stored(redis_client, "c1")["keys"] == {"new": "y"}
+    assert applier.parked_count == 0

@@ -253,7 +253,8 @@ class Worker:
             self._heartbeat()
 
     def _control(self, change: Change) -> None:
-        op, _, generation, _ = change
+        op, _, token, _ = change
+        generation = token
         if op == "begin":
             self.applier.begin(generation)
         elif op == "end":
@@ -266,4 +267,4 @@ class Worker:
                     dropped,
                 )
         elif op == "fence":
-            self.slot.fence_generation = int(generation)
+            self.slot.fence_token = int(token)

@@ -69,16 +69,18 @@ class EntityApplier:
         )
         self.merge: Merger = merge.merge_company if kind == "company" else merge.merge_user
         self.generation = ""
-        self.touched: set[str] = set()
+        # Entities the current load must not overwrite: written by a stream change or
+        # already loaded in this generation.
+        self.settled: set[str] = set()
         self.parked: dict[str, list[dict[str, Any]]] = {}
         self.parked_count = 0
 
     # Load protocol -----------------------------------------------------------------
 
     def begin(self, generation: str) -> None:
-        """Start remembering which entities the stream touches during a load."""
+        """Start remembering which entities the stream or the load settled."""
         self.generation = generation
-        self.touched = set()
+        self.settled = set()
         self.parked = {}
         self.parked_count = 0
 
@@ -174,8 +176,14 @@ class EntityApplier:
         if not isinstance(data, dict):
             self._skip(outcome, "partial", state.entity_id, stream_id, "data is not an object")
             return
+        if self._should_park(state):
+            self.parked.setdefault(state.entity_id, []).append(data)
+            self.parked_count += 1
+            return
         if state.record is None:
-            self._park_or_skip(state, data, stream_id, outcome)
+            self._skip(
+                outcome, "partial", state.entity_id, stream_id, "no stored record to merge into"
+            )
             return
         try:
             record = self.normalize(self.merge(state.record, data))
@@ -186,17 +194,27 @@ class EntityApplier:
         self._set(state, record)
         outcome.applied += 1
 
-    def _park_or_skip(
-        self, state: EntityState, data: dict[str, Any], stream_id: str, outcome: Outcome
-    ) -> None:
-        # While a load runs, the entity may exist upstream and still sit in the queue
-        # behind this partial as a loaded record: keep the partial for it.
-        if self.generation and self.parked_count < MAX_PARKED_PARTIALS:
-            self.parked.setdefault(state.entity_id, []).append(data)
-            self.parked_count += 1
-            self.touched.add(state.entity_id)
-            return
-        self._skip(outcome, "partial", state.entity_id, stream_id, "no stored record to merge into")
+    def _should_park(self, state: EntityState) -> bool:
+        """Tell whether a partial must wait for the entity's loaded record.
+
+        While a load runs, the stored record of an entity the load has not reached yet
+        may be stale (the load exists to refresh it), and the entity may not be stored
+        at all yet. A partial merged into it would settle the entity and make the load
+        skip the fresh copy; kept aside, it is merged into the loaded record instead.
+        """
+        if not self.generation or state.entity_id in self.settled:
+            return False
+        if self.parked_count < MAX_PARKED_PARTIALS:
+            return True
+        log_every(
+            logger,
+            f"parked:{self.kind}",
+            60.0,
+            logging.WARNING,
+            "More than %d partials wait for loaded records; merging the rest into the stored ones.",
+            MAX_PARKED_PARTIALS,
+        )
+        return False
 
     def _fold_delete(self, state: EntityState, data: Any) -> None:
         if isinstance(data, dict) and isinstance(data.get("keys"), dict):
@@ -204,22 +222,25 @@ class EntityApplier:
             state.message_lookups.update(keys.lookup_keys(self.kind, self.version, named))
         state.record = None
         state.changed = True
-        self.touched.add(state.entity_id)
+        self._settle(state.entity_id)
 
     def _fold_load(self, state: EntityState, data: Any, outcome: Outcome) -> None:
-        if state.entity_id in self.touched and state.entity_id not in self.parked:
+        if state.entity_id in self.settled:
             outcome.skipped += 1  # The stream already wrote a newer copy.
             return
         record = data
         for partial in self.parked.pop(state.entity_id, []):
             self.parked_count -= 1
-            record = self.normalize(self.merge(record, partial))
-        state.record = record
-        state.changed = True
+            try:
+                record = self.normalize(self.merge(record, partial))
+            except (records.InvalidRecord, TypeError, ValueError) as exc:
+                self._skip(outcome, "partial", state.entity_id, "", str(exc))
+        record["id"] = state.entity_id
+        self._set(state, record)
         outcome.applied += 1
 
     def _fold_sweep(self, state: EntityState, outcome: Outcome) -> None:
-        if state.entity_id in self.touched or state.record is None:
+        if state.entity_id in self.settled or state.record is None:
             outcome.skipped += 1
             return
         state.record = None
@@ -230,7 +251,12 @@ class EntityApplier:
     def _set(self, state: EntityState, record: dict[str, Any]) -> None:
         state.record = record
         state.changed = True
-        self.touched.add(state.entity_id)
+        self._settle(state.entity_id)
+
+    def _settle(self, entity_id: str) -> None:
+        # Partials parked for this entity are older than what settles it now.
+        self.parked_count -= len(self.parked.pop(entity_id, ()))
+        self.settled.add(entity_id)
 
     # Writing -----------------------------------------------------------------------
 

@@ -62,17 +62,23 @@ class Writer:
         deletes: Sequence[str],
         conditional_deletes: Iterable[tuple[str, bytes]],
     ) -> None:
-        """Write ``values``, then delete ``deletes``, then each conditional delete, in one
-        pipeline. Later steps see the earlier ones, so a lookup key set here for a new
-        owner survives a conditional delete on behalf of its old owner."""
+        """Apply one batch in one pipeline: the conditional deletes of stale lookups,
+        then the deletes of records, then the writes.
+
+        The order makes an interrupted batch safe to replay. Stale lookups are found by
+        comparing with the stored record, so they must go before that record changes:
+        a batch cut off after its writes would leave them behind for good. A lookup key
+        that moves to another entity in the same batch is deleted for its old owner and
+        then written for the new one.
+        """
         pipe = self.pipeline()
-        self._queue_values(pipe, values)
-        self._queue_deletes(pipe, deletes)
-        queued = bool(values or deletes)
+        queued = False
         for key, value in conditional_deletes:
             self.delete_if_equals(pipe, key, value)
             queued = True
-        if queued:
+        self._queue_deletes(pipe, deletes)
+        self._queue_values(pipe, values)
+        if queued or values or deletes:
             pipe.execute()
 
     def _queue_values(self, pipe: Any, values: dict[str, bytes]) -> None:
