@@ -64,20 +64,8 @@ def fault_menu(
         "stall": stall,
         "reload": lambda: sim.faults.send_reload(),
         "slow reload": slow_reload,
-        "rate-limited reload": lambda: (
-            (
-                sim.faults.rate_limit_page("/users", offset=0, retry_after_s=1.0),
-                sim.faults.send_reload(),
-            )
-            and None
-        ),
-        "failed page reload": lambda: (
-            (
-                sim.faults.fail_page("/companies", offset=0, status=500, times=2),
-                sim.faults.send_reload(),
-            )
-            and None
-        ),
+        "rate-limited reload": rate_limited_reload,
+        "failed page reload": failed_page_reload,
         "kill a child": kill_child,
         "pause redis": pause_redis,
         "malformed frame": lambda: sim.faults.send_wrong_types(),
