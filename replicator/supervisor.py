@@ -20,7 +20,7 @@ from typing import Any
 
 import redis
 
-from replicator import __version__, logs, redis_conn, version
+from replicator import __version__, logs, redis_conn, sdnotify, version
 from replicator.children import Child, Topology, build_topology, start_child
 from replicator.config import Config, ConfigError, describe, load_config, secret_values
 from replicator.exits import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_REDIS, FATAL_EXITS
@@ -60,6 +60,7 @@ class Supervisor:
 
     def run(self) -> int:
         self._install_signals()
+        sdnotify.start_readiness_notifier(self.status)
         for child in self.topology.children:
             child.started_at = time.monotonic()
             start_child(child, self.status)
@@ -153,6 +154,7 @@ class Supervisor:
 
     def _shutdown(self) -> None:
         self.status.globals.shutting_down = 1
+        sdnotify.notify_stopping()
         deadline = time.monotonic() + self.config.shutdown_timeout_s
         logger.info("Shutting down: stopping the datastream reader and the loader.")
 
