@@ -33,6 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_arguments(demo_parser)
 
+    from replicator import health_cli
+
+    for name, (help_text, _) in health_cli.COMMANDS.items():
+        health_cli.add_arguments(commands.add_parser(name, help=help_text))
+
     return parser
 
 
@@ -48,6 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from replicator import demo
 
         return demo.run(args)
+    if args.command in ("health", "ready", "status"):
+        from replicator import health_cli
+
+        return health_cli.run(args)
 
     from replicator import supervisor
 

@@ -1,4 +1,4 @@
-"""The Flask health app: /health, /ready and /status, built from the status block only.
+"""The Flask health app: /health, /ready, /status and /metrics, from the status block only.
 
 It never touches Redis or the network, so it answers fast even when they hang.
 The body of /ready is an API: Schematic SDKs in replicator mode read ``ready`` and
@@ -40,6 +40,13 @@ def create_app(read_status: StatusReader) -> Flask:
     def status() -> Response:
         snapshot = read_status()
         return _json({**health_body(snapshot), "details": snapshot}, 200)
+
+    @app.route("/metrics")
+    def metrics() -> Response:
+        # Imported here because replicator.metrics imports this module.
+        from replicator.metrics import CONTENT_TYPE, render_metrics
+
+        return Response(render_metrics(read_status()), status=200, content_type=CONTENT_TYPE)
 
     return app
 

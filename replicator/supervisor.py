@@ -22,7 +22,7 @@ import sys
 import time
 from typing import Any
 
-from replicator import __version__, logs, redis_conn, version
+from replicator import __version__, logs, redis_conn, sdnotify, version
 from replicator.children import Child, health_child, start_child
 from replicator.config import Config, ConfigError, describe, load_config, secret_values
 from replicator.exits import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_REDIS
@@ -67,6 +67,8 @@ class Supervisor:
 
     def run(self) -> int:
         self._install_signals()
+        # Before any fork: only the supervisor may talk to systemd (see sdnotify.py).
+        sdnotify.start_readiness_notifier(self.status)
         self.health.started_at = time.monotonic()
         start_child(self.health, self.status)
         probe = RedisProbe(self.config, self.status, self._on_data_loss)

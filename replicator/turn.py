@@ -19,6 +19,7 @@ import signal
 import threading
 import time
 
+from replicator import sdnotify
 from replicator.children import Child, Topology, build_topology, start_child
 from replicator.config import Config
 from replicator.controls import SIGNAL_RESTART_STREAM
@@ -121,6 +122,7 @@ class Turn:
 
     def _drain(self) -> None:
         self.status.globals.shutting_down = 1
+        sdnotify.notify_stopping()
         deadline = time.monotonic() + self.config.shutdown_timeout_s
         logger.info("Shutting down: stopping the datastream reader and the loader.")
 
