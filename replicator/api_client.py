@@ -18,6 +18,7 @@ import orjson
 import requests
 
 from replicator import __version__
+from replicator.breaker import CircuitBreaker
 
 logger = logging.getLogger(__name__)
 
@@ -61,10 +62,27 @@ class RateLimiter:
 
 
 class ApiClient:
-    def __init__(self, base_url: str, api_key: str, retries: int, rate_limit_rps: float) -> None:
+    """REST calls with retries, a rate limit and a circuit breaker.
+
+    The breaker opens after ``breaker_threshold`` calls in a row failed for good (each
+    after its retries); while it is open, calls fail at once for ``breaker_timeout_s``
+    instead of adding load to an API that is down.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        retries: int,
+        rate_limit_rps: float,
+        breaker_threshold: int = 5,
+        breaker_timeout_s: float = 30.0,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.retries = retries
         self.limiter = RateLimiter(rate_limit_rps)
+        self.breaker = CircuitBreaker(breaker_threshold, breaker_timeout_s)
+        self._breaker_lock = threading.Lock()
         self.session = requests.Session()
         self.session.headers.update(
             {
@@ -106,6 +124,31 @@ class ApiClient:
         self.session.close()
 
     def _get(self, path: str, params: dict[str, int], missing_ok: bool = False) -> Any:
+        with self._breaker_lock:
+            wait_s = self.breaker.wait_time()
+        if wait_s > 0:
+            raise ApiError(
+                f"GET {path} not sent: the API circuit is open for another {wait_s:.0f}s "
+                f"after {self.breaker.failures} failed calls"
+            )
+        try:
+            body = self._get_with_retries(path, params, missing_ok)
+        except ApiAuthError:
+            raise
+        except ApiError:
+            with self._breaker_lock:
+                if self.breaker.failure():
+                    logger.error(
+                        "The API circuit opened after %d failed calls; no call for %.0fs.",
+                        self.breaker.failures,
+                        self.breaker.timeout_s,
+                    )
+            raise
+        with self._breaker_lock:
+            self.breaker.success()
+        return body
+
+    def _get_with_retries(self, path: str, params: dict[str, int], missing_ok: bool = False) -> Any:
         attempt = 0
         while True:
             self.limiter.acquire()

@@ -148,4 +148,5 @@ def _child_main(child: Child) -> None:
             "Process %s (pid %d) failed: %s", child.role, os.getpid(), traceback.format_exc()
         )
         code = EXIT_FAILURE
+    logs.flush_repeats()
     sys.exit(code)

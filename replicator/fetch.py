@@ -127,7 +127,7 @@ class Fetcher:
                 "Skipped invalid %s %r from the API: %s.",
                 load.kind,
                 entity_id,
-                exc,
+                str(exc).rstrip("."),
             )
             return
 

@@ -68,7 +68,7 @@ def health_body(snapshot: dict[str, Any]) -> dict[str, Any]:
             load["companies_loaded"], load["companies_done"], load["companies_total"]
         ),
         "users": _load_component(load["users_loaded"], load["users_done"], load["users_total"]),
-        "processes": "ok" if not stale else "unhealthy: " + ", ".join(stale),
+        "processes": _processes_component(stale, exited_processes(snapshot)),
         "writer_lease": _lease_component(lease),
     }
     if recovering:
@@ -83,6 +83,7 @@ def health_body(snapshot: dict[str, Any]) -> dict[str, Any]:
         and not recovering
         and not snapshot["shutting_down"]
         and not stale
+        and not exited_processes(snapshot)
     )
     return {
         "status": "healthy" if not stale else "unhealthy",
@@ -98,17 +99,32 @@ def health_body(snapshot: dict[str, Any]) -> dict[str, Any]:
 
 
 def stale_processes(snapshot: dict[str, Any]) -> list[str]:
-    """Roles that exited or whose heartbeat is too old."""
+    """Roles whose heartbeat is too old: hung processes, which /health reports.
+
+    An exited child is not one of them: the supervisor restarts it (its heartbeat is
+    the supervisor's own), so a liveness probe must not kill the service meanwhile.
+    """
     stale = []
     for process in snapshot["processes"]:
         role = process["role"]
-        if process["state"] == "exited":
-            stale.append(f"{role} exited")
-        elif process["state"] in ("running", "starting") and role not in NO_HEARTBEAT_ROLES:
+        if process["state"] in ("running", "starting") and role not in NO_HEARTBEAT_ROLES:
             age = process["heartbeat_age_s"]
             if age is not None and age > HEARTBEAT_TIMEOUT_S:
                 stale.append(f"{role} silent for {age:.0f}s")
     return stale
+
+
+def exited_processes(snapshot: dict[str, Any]) -> list[str]:
+    """Roles that exited and are waiting for the supervisor to restart them."""
+    return [p["role"] for p in snapshot["processes"] if p["state"] == "exited"]
+
+
+def _processes_component(stale: list[str], exited: list[str]) -> str:
+    if stale:
+        return "unhealthy: " + ", ".join(stale)
+    if exited:
+        return "restarting: " + ", ".join(exited)
+    return "ok"
 
 
 def _recovering_from_data_loss(snapshot: dict[str, Any]) -> bool:

@@ -11,6 +11,7 @@ import logging
 import os
 from typing import Any
 
+from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
 from replicator import logs
@@ -19,6 +20,22 @@ from replicator.health import create_app
 from replicator.status import SlotState, StatusBlock
 
 logger = logging.getLogger(__name__)
+
+
+class GunicornLogger(glogging.Logger):
+    """gunicorn's logger, sending its lines through the service's own handler.
+
+    gunicorn writes its error log with its own handler and format by default; here its
+    records go to the root logger instead, so they carry the service's text or JSON
+    format and reach stderr through the supervisor like every other line.
+    """
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for log in (self.error_log, self.access_log):
+            for handler in list(log.handlers):
+                log.removeHandler(handler)
+            log.propagate = True
 
 
 class HealthApplication(BaseApplication):
@@ -39,6 +56,7 @@ class HealthApplication(BaseApplication):
             "keepalive": 5,
             "accesslog": None,
             "errorlog": "-",
+            "logger_class": "replicator.health_server.GunicornLogger",
             "loglevel": "warning",
             "proc_name": "schematic-datastream-replicator-health",
             "when_ready": self._when_ready,

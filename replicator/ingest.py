@@ -222,7 +222,10 @@ class Ingest:
         return f"the server closed the connection with code {code}"
 
     def _idle(self) -> None:
-        self.slot.heartbeat = time.monotonic()
+        now = time.monotonic()
+        if now - self.slot.heartbeat >= 1.0:
+            logs.flush_repeats(only_due=True)
+        self.slot.heartbeat = now
         self.dispatcher.flush()
         self._resume_keepalive()
 

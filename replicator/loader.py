@@ -80,6 +80,8 @@ class Loader:
             self.config.api_key,
             self.config.loader_page_retries,
             self.config.loader_rate_limit_rps,
+            self.config.loader_breaker_threshold,
+            self.config.loader_breaker_timeout_s,
         )
         self.current: dict[str, KindLoad] = {}
         self.progress: Progress | None = None

@@ -254,11 +254,13 @@ class RateLimitedLogger:
             self._windows.pop(next(iter(self._windows)))
         self._windows[key] = _Window(start=now, level=level)
 
-    def flush(self) -> None:
-        """Log one summary line for every key with repeats not yet reported."""
+    def flush(self, only_due: bool = False) -> None:
+        """Log one summary line for every key with repeats not yet reported; with
+        ``only_due``, only for keys whose interval has passed."""
         now = self.clock()
         for key, window in self._windows.items():
-            if window.repeats:
+            due = now - window.start >= self.interval_s
+            if window.repeats and (due or not only_due):
                 self.logger.log(
                     window.level,
                     "Skipped %d more messages like %r in the last %s.",
@@ -313,3 +315,14 @@ def log_every(
     if limiter is None:
         limiter = _limiters[(logger.name, interval_s)] = RateLimitedLogger(logger, interval_s)
     return limiter.log(level, key, msg, *args, **kwargs)
+
+
+def flush_repeats(only_due: bool = False) -> None:
+    """Log the pending repeat summaries of every :func:`log_every` limiter.
+
+    Processes call it with ``only_due`` from their loops, so a burst of skipped messages
+    is summarised soon after its interval even when nothing else is logged, and without
+    it when they exit.
+    """
+    for limiter in list(_limiters.values()):
+        limiter.flush(only_due)

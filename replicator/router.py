@@ -128,10 +128,11 @@ def _route_entity(
 ) -> Route:
     kind = ENTITY_TYPES[base["entity_type"]]
     message_type = base["message_type"]
-    if message_type not in CHANGE_TYPES:
-        return Route("invalid", detail=f"unknown message type {message_type!r:.40}", **base)
-
     entity_id = message.get("entity_id") or _data_id(message.get("data"))
+    if message_type not in CHANGE_TYPES:
+        detail = f"unknown message type {message_type!r:.40}"
+        return Route("invalid", detail=detail, entity_id=entity_id or "", **base)
+
     if not entity_id:
         return Route("invalid", detail="no entity_id and no data.id", **base)
 

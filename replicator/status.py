@@ -15,9 +15,11 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-#: Maximum number of process slots: supervisor, ingest, loader, health, one flags
-#: worker and up to 16 company plus 16 user workers, with room to spare.
-MAX_SLOTS = 64
+#: Number of process slots: supervisor, health, ingest, loader, one flags worker and up
+#: to 64 company plus 64 user workers (NUM_WORKERS accepts at most 64).
+MAX_SLOTS = 133
+#: Bytes of the cache version field: CACHE_VERSION accepts up to 64 characters.
+VERSION_CHARS = 72
 
 #: Upper bounds of the histogram buckets kept per worker slot (a last, implicit bucket
 #: holds everything larger). Batch sizes count changes; write latency is in seconds.
@@ -158,7 +160,7 @@ class GlobalState(ctypes.Structure):
         # Set by the supervisor before it stops a turn without draining it.
         ("quick_stop", ctypes.c_int32),
         ("redis_ok", ctypes.c_int32),
-        ("cache_version", ctypes.c_char * 32),
+        ("cache_version", ctypes.c_char * VERSION_CHARS),
         # time.monotonic() until which the writer lease is known to be ours; 0 = not ours.
         ("lease_valid_until", ctypes.c_double),
         ("lease_holder", ctypes.c_char * TEXT_CHARS),  # the token seen while standing by
@@ -253,7 +255,7 @@ class StatusBlock:
         return slot
 
     def set_cache_version(self, version: str) -> None:
-        self.globals.cache_version = encode_text(version, 32)
+        self.globals.cache_version = encode_text(version, VERSION_CHARS)
 
     def snapshot(self) -> dict[str, Any]:
         """Copy the whole block into plain Python values for the health app."""

@@ -254,6 +254,7 @@ def main() -> int:
     try:
         return _run_service(config)
     finally:
+        logs.flush_repeats()
         logs.shutdown()
 
 

@@ -91,7 +91,7 @@ class Sweeper:
                     records.append(parsed.entity_id)
                 elif not parsed.is_record and key not in lookups:
                     candidates.append(key)
-            lookups_sent += self._send_lookups(candidates, generation)
+            lookups_sent += self._send_lookups(candidates, generation, ids, records)
         self.dispatcher.flush()
         return records, lookups_sent
 
@@ -106,7 +106,9 @@ class Sweeper:
         if batch:
             yield batch
 
-    def _send_lookups(self, candidates: list[str], generation: str) -> int:
+    def _send_lookups(
+        self, candidates: list[str], generation: str, ids: SeenSet, records: list[str]
+    ) -> int:
         if not candidates:
             return 0
         pipe = self.client.pipeline(transaction=False)
@@ -114,11 +116,17 @@ class Sweeper:
             pipe.get(key)
         sent = 0
         invalid = self.writer.pipeline()
+        prefix = keys.entity_pattern(self.kind, self.version).rstrip("*")
         for key, raw in zip(candidates, pipe.execute(), strict=True):
             entity_id = _lookup_target(raw)
             if entity_id is not None:
                 self._send("sweep_lookup", entity_id, generation, key.encode("utf-8"))
                 sent += 1
+            elif _is_record(raw):
+                # A record whose id contains ':' reads like a lookup key: treat it as a record.
+                record_id = key[len(prefix) :]
+                if record_id not in ids:
+                    records.append(record_id)
             elif raw is not None:
                 # Not a JSON string: no SDK can use it, and no entity owns it.
                 logger.warning("Deleting lookup key %r: its value %r is not an id.", key, raw[:80])
@@ -134,6 +142,10 @@ class Sweeper:
     def _send(self, op: str, entity_id: str, generation: str, payload: bytes) -> None:
         shard = shard_for(entity_id, self.shards)
         self.dispatcher.add(self.kind, shard, (op, entity_id, generation, payload))
+
+
+def _is_record(raw: bytes | None) -> bool:
+    return raw is not None and raw.startswith(b"{")
 
 
 def _lookup_target(raw: bytes | None) -> str | None:

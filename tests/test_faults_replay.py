@@ -66,3 +66,23 @@ def test_restart_resumes_from_cursor_or_reloads_when_too_far_behind() -> None:
     assert resumed
     assert second_loads == 0
     assert reloaded
+
+
+def test_ids_with_colons_survive_the_sweep() -> None:
+    with environment() as (sim, server):
+        template = sim.truth()["companies"][0]
+        odd = dict(template, id="comp:with:colon", keys={"domain": "colon.example"})
+        sim.upsert_company(odd)
+        process = replicator(sim, server)
+        try:
+            process.wait_ready()
+            sim.faults.send_reload()
+            wait_until(
+                lambda: process.status()["load"]["generation"] >= 2, 20, "a second bulk load"
+            )
+            assert_converged(sim, server, process)
+        finally:
+            code = process.stop()
+
+    assert code == 0
+    assert "is not an id" not in process.output()

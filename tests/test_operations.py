@@ -143,7 +143,7 @@ def test_health_commands_not_ready(simulator: Simulator, redis_server: RedisServ
     assert "companies loading" in results["ready"].stdout
     assert status.returncode == 0
     assert "Bulk load: failed" in status.stdout
-    assert "reason: incomplete: some pages failed" in status.stdout
+    assert "reason: incomplete: pages failed: 1, so nothing is swept" in status.stdout
 
 
 def test_metrics_after_traffic(simulator: Simulator, redis_server: RedisServer) -> None:

@@ -138,7 +138,10 @@ class Worker:
         self.slot.received += len(item)
 
     def _heartbeat(self) -> None:
-        self.slot.heartbeat = time.monotonic()
+        now = time.monotonic()
+        if now - self.slot.heartbeat >= HEARTBEAT_INTERVAL_S:
+            logs.flush_repeats(only_due=True)
+        self.slot.heartbeat = now
 
     def _flush_ready(self) -> None:
         while self.pending and (

@@ -60,10 +60,17 @@ class EntityState:
 class EntityApplier:
     """Writes one entity type (``company`` or ``user``) for one worker shard."""
 
-    def __init__(self, kind: str, version: str, writer: Writer) -> None:
+    def __init__(
+        self,
+        kind: str,
+        version: str,
+        writer: Writer,
+        first_load_done: Callable[[], bool] = lambda: True,
+    ) -> None:
         self.kind = kind
         self.version = version
         self.writer = writer
+        self.first_load_done = first_load_done
         self.normalize: Normalizer = (
             records.normalize_company if kind == "company" else records.normalize_user
         )
@@ -301,14 +308,25 @@ class EntityApplier:
             return []
         return keys.lookup_keys(self.kind, self.version, record.get("keys") or {})
 
-    def _skip(self, outcome: Outcome, op: str, entity_id: str, stream_id: str, reason: str) -> None:
+    def _skip(
+        self,
+        outcome: Outcome,
+        op: str,
+        entity_id: str,
+        stream_id: str,
+        reason: str,
+        level: int = logging.WARNING,
+    ) -> None:
         outcome.skipped += 1
+        reason = reason.rstrip(".")
+        invalid = "invalid " if level >= logging.WARNING else ""
         log_every(
             logger,
-            f"skip:{self.kind}:{op}",
+            f"skip:{self.kind}:{op}:{level}",
             10.0,
-            logging.WARNING,
-            "Skipped invalid %s %s change for id %r (stream id %r): %s.",
+            level,
+            "Skipped %s%s %s change for id %r (stream id %r): %s.",
+            invalid,
             self.kind,
             op,
             entity_id,

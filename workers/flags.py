@@ -171,6 +171,7 @@ class FlagsApplier:
 
     def _skip(self, outcome: Outcome, op: str, stream_id: str, reason: str) -> None:
         outcome.skipped += 1
+        reason = reason.rstrip(".")
         log_every(
             logger,
             f"skip:flags:{op}",

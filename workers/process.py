@@ -29,7 +29,13 @@ def run_worker_process(
     if kind == FLAGS:
         applier = FlagsApplier(topology.version, writer, status)
     else:
-        applier = EntityApplier(kind, topology.version, writer)
+        loaded_field = "companies_loaded" if kind == "company" else "users_loaded"
+        applier = EntityApplier(
+            kind,
+            topology.version,
+            writer,
+            first_load_done=lambda: bool(getattr(status.globals, loaded_field)),
+        )
 
     spec = WorkerSpec(
         role=role,
