@@ -1,5 +1,5 @@
 """Soak: random faults for a few minutes under a steady stream of changes, then Redis must
-equal the simulator's truth. SOAK_SECONDS sets the length (default 180) and SOAK_SEED the
+equal the simulator's truth. SOAK_SECONDS sets the length (default 150) and SOAK_SEED the
 random sequence, which the test prints so a failure can be replayed."""
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def fault_menu(
 
 @pytest.mark.slow
 def test_soak_random_faults_converge() -> None:
-    seconds = float(os.environ.get("SOAK_SECONDS", "180"))
+    seconds = float(os.environ.get("SOAK_SECONDS", "150"))
     seed = int(os.environ.get("SOAK_SEED", str(int(time.time()))))
     rng = random.Random(seed)
     print(f"soak seed {seed}, {seconds:.0f}s")
