@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import SplitResult, quote, urlsplit, urlunsplit
 
 from replicator.durations import format_duration
 from replicator.env_reader import EnvReader, read_dotenv
@@ -47,6 +47,29 @@ LOG_FORMATS = {"text": "text", "json": "json"}
 _CACHE_VERSION = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _REDIS_KEY = re.compile(r"\S{1,512}")
 _HOST = re.compile(r"[A-Za-z0-9.:_-]{1,255}")
+# A plain decimal number in ASCII: no exponent, no "_", no "inf" or "nan".
+_DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
+
+_MINUTE_S = 60.0
+_HOUR_S = 3600.0
+_DAY_S = 86400.0
+#: Largest accepted value of each duration variable, in seconds. Python's thread and
+#: process waits raise OverflowError above 2**31 - 1 ms (about 596 hours), so every
+#: value that reaches such a wait must stay well below that. Each bound is also far
+#: above any useful setting. REDIS_*_TIMEOUT bounds live in replicator.redis_settings.
+MAX_DURATIONS_S: dict[str, float] = {
+    "CACHE_TTL": 365 * _DAY_S,
+    "CACHE_CLEANUP_INTERVAL": 30 * _DAY_S,
+    "BATCH_TIMEOUT": _MINUTE_S,
+    "CIRCUIT_BREAKER_TIMEOUT": _HOUR_S,
+    "SHUTDOWN_TIMEOUT": _HOUR_S,
+    "ASYNC_LOADER_CIRCUIT_BREAKER_TIMEOUT": _HOUR_S,
+    "LOADER_RETRY_INTERVAL": 24 * _HOUR_S,
+    "WS_PING_INTERVAL": _HOUR_S,
+    # Twice the ping bound, so that every accepted ping interval has a longer pong wait.
+    "WS_PONG_WAIT": 2 * _HOUR_S,
+    "WRITER_LOCK_TTL": 10 * _MINUTE_S,
+}
 
 #: Variables the original service read that change nothing here, with the reason.
 IGNORED_VARIABLES: dict[str, str] = {
@@ -117,19 +140,36 @@ class ConfigError(Exception):
 
 
 def _parse_rate(text: str) -> float:
-    try:
-        rate = float(text)
-    except ValueError:
-        rate = -1.0
-    if not 0 <= rate < float("inf"):
-        raise ValueError("expected a number >= 0 of requests per second (0 means no limit)")
+    rate = float(text) if _DECIMAL.fullmatch(text) else -1.0
+    if rate < 0:
+        raise ValueError(
+            "expected a decimal number >= 0 of requests per second, such as 2.5 (0 means no limit)"
+        )
     return rate
 
 
+def _split_url(text: str, kind: str) -> SplitResult:
+    """Split a URL and check its host and port; ``kind`` names the accepted schemes."""
+    expected = f"expected {kind} URL with a host and an optional port from 1 to 65535"
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        raise ValueError(expected) from None
+    if not parts.hostname or port == 0:
+        raise ValueError(expected)
+    return parts
+
+
 def _parse_api_url(text: str) -> str:
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    parts = _split_url(text, "an http:// or https://")
+    if parts.scheme not in ("http", "https"):
         raise ValueError("expected an http:// or https:// URL such as https://api.schematichq.com")
+    if "?" in text or "#" in text:
+        raise ValueError(
+            "expected a URL without a query string or fragment, because the REST paths are "
+            "appended to it; remove the part from '?' or '#' on"
+        )
     return text.rstrip("/")
 
 
@@ -155,12 +195,18 @@ def derive_datastream_url(api_url: str) -> str:
 
 
 def _parse_datastream_url(text: str) -> str:
-    parts = urlsplit(text)
-    if parts.scheme in ("ws", "wss") and parts.netloc:
+    kind = "a ws://, wss://, http:// or https://"
+    parts = _split_url(text, kind)
+    if parts.scheme in ("ws", "wss"):
+        if "#" in text:
+            raise ValueError(
+                "expected a WebSocket URL without a fragment, which RFC 6455 does not "
+                "allow; remove the part from '#' on"
+            )
         return text
-    if parts.scheme in ("http", "https") and parts.netloc:
+    if parts.scheme in ("http", "https"):
         return derive_datastream_url(text)
-    raise ValueError("expected a ws://, wss://, http:// or https:// URL")
+    raise ValueError(f"expected {kind} URL")
 
 
 def load_config(environ: Mapping[str, str] | None = None, dotenv_path: str | None = None) -> Config:
@@ -196,6 +242,17 @@ def redis_config_from(
     if reader.errors:
         raise ConfigError(reader.errors)
     return redis
+
+
+def _duration(
+    reader: EnvReader,
+    name: str,
+    default: float,
+    minimum: float | None = 0.0,
+    inclusive: bool = False,
+) -> float:
+    """Read a duration variable up to its bound in :data:`MAX_DURATIONS_S`."""
+    return reader.duration(name, default, minimum, inclusive, MAX_DURATIONS_S[name])
 
 
 def _read_service(reader: EnvReader) -> dict[str, Any]:
@@ -237,9 +294,9 @@ def _read_cache_and_logs(reader: EnvReader, base: Config) -> dict[str, Any]:
     )
     port_name = "HEALTH_PORT" if reader.raw("HEALTH_PORT") is not None else "PORT"
     return {
-        "cache_ttl_s": max(0.0, reader.duration("CACHE_TTL", base.cache_ttl_s, None)),
+        "cache_ttl_s": max(0.0, _duration(reader, "CACHE_TTL", base.cache_ttl_s, None)),
         "cache_cleanup_interval_s": max(
-            0.0, reader.duration("CACHE_CLEANUP_INTERVAL", base.cache_cleanup_interval_s, None)
+            0.0, _duration(reader, "CACHE_CLEANUP_INTERVAL", base.cache_cleanup_interval_s, None)
         ),
         "cache_version_override": version,
         "log_level": reader.choice("LOG_LEVEL", base.log_level, LOG_LEVELS),
@@ -255,7 +312,7 @@ def _read_pipeline(reader: EnvReader, base: Config) -> dict[str, Any]:
     return {
         "num_workers": reader.integer("NUM_WORKERS", base.num_workers, 1, 64),
         "batch_size": reader.integer("BATCH_SIZE", base.batch_size, 1, 100_000),
-        "batch_timeout_s": reader.duration("BATCH_TIMEOUT", base.batch_timeout_s),
+        "batch_timeout_s": _duration(reader, "BATCH_TIMEOUT", base.batch_timeout_s),
         "company_channel_size": reader.integer(
             "COMPANY_CHANNEL_SIZE", base.company_channel_size, 1, 1_000_000
         ),
@@ -268,8 +325,8 @@ def _read_pipeline(reader: EnvReader, base: Config) -> dict[str, Any]:
         "breaker_threshold": reader.integer(
             "CIRCUIT_BREAKER_THRESHOLD", base.breaker_threshold, 1, 1000
         ),
-        "breaker_timeout_s": reader.duration("CIRCUIT_BREAKER_TIMEOUT", base.breaker_timeout_s),
-        "shutdown_timeout_s": reader.duration("SHUTDOWN_TIMEOUT", base.shutdown_timeout_s),
+        "breaker_timeout_s": _duration(reader, "CIRCUIT_BREAKER_TIMEOUT", base.breaker_timeout_s),
+        "shutdown_timeout_s": _duration(reader, "SHUTDOWN_TIMEOUT", base.shutdown_timeout_s),
     }
 
 
@@ -287,21 +344,21 @@ def _read_loader(reader: EnvReader, base: Config) -> dict[str, Any]:
         "loader_breaker_threshold": reader.integer(
             "ASYNC_LOADER_CIRCUIT_BREAKER_THRESHOLD", base.loader_breaker_threshold, 1, 1000
         ),
-        "loader_breaker_timeout_s": reader.duration(
-            "ASYNC_LOADER_CIRCUIT_BREAKER_TIMEOUT", base.loader_breaker_timeout_s
+        "loader_breaker_timeout_s": _duration(
+            reader, "ASYNC_LOADER_CIRCUIT_BREAKER_TIMEOUT", base.loader_breaker_timeout_s
         ),
         "loader_page_retries": reader.integer(
             "LOADER_PAGE_RETRIES", base.loader_page_retries, 0, 100
         ),
-        "loader_retry_interval_s": reader.duration(
-            "LOADER_RETRY_INTERVAL", base.loader_retry_interval_s
+        "loader_retry_interval_s": _duration(
+            reader, "LOADER_RETRY_INTERVAL", base.loader_retry_interval_s
         ),
     }
 
 
 def _read_stream_and_lock(reader: EnvReader, base: Config) -> dict[str, Any]:
-    ping_s = reader.duration("WS_PING_INTERVAL", base.ws_ping_interval_s)
-    pong_s = reader.duration("WS_PONG_WAIT", base.ws_pong_wait_s)
+    ping_s = _duration(reader, "WS_PING_INTERVAL", base.ws_ping_interval_s)
+    pong_s = _duration(reader, "WS_PONG_WAIT", base.ws_pong_wait_s)
     if pong_s <= ping_s:
         reader.fail(
             "WS_PONG_WAIT",
@@ -319,7 +376,9 @@ def _read_stream_and_lock(reader: EnvReader, base: Config) -> dict[str, Any]:
         "writer_lock_key": reader.pattern(
             "WRITER_LOCK_KEY", base.writer_lock_key, _REDIS_KEY, key_expected
         ),
-        "writer_lock_ttl_s": reader.duration("WRITER_LOCK_TTL", base.writer_lock_ttl_s, 1.0, True),
+        "writer_lock_ttl_s": _duration(
+            reader, "WRITER_LOCK_TTL", base.writer_lock_ttl_s, 1.0, inclusive=True
+        ),
         "replay_disabled": reader.boolean("REPLAY_DISABLED", base.replay_disabled),
         "replay_cursor_key": reader.pattern(
             "REPLAY_CURSOR_KEY", base.replay_cursor_key, _REDIS_KEY, key_expected

@@ -27,8 +27,9 @@ MAX_SECONDS = (2**63 - 1) / 1e9
 
 ACCEPTED_UNITS = "ns, us, ms, s, m or h"
 
-_PART = re.compile(r"(\d*)(?:\.(\d*))?([^\d.]*)")
-_BARE_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)")
+# Digits are ASCII only: ``\d`` and float() would also take other scripts' digits.
+_PART = re.compile(r"([0-9]*)(?:\.([0-9]*))?([^0-9.]*)")
+_BARE_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)")
 
 
 class DurationError(ValueError):

@@ -15,14 +15,17 @@ from typing import TypeVar
 from dotenv import dotenv_values
 
 from replicator.durations import DurationError, format_duration, parse_duration
+from replicator.redis_settings import mask_url, mask_urls
 
 T = TypeVar("T")
 
 TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
 FALSE_WORDS = frozenset({"false", "0", "no", "off"})
 
-_INTEGER = re.compile(r"[+-]?\d+")
+# ASCII digits only, because ``\d`` and int() also accept the digits of other scripts.
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 _DURATION_EXAMPLES = "such as 10ms, 30s or 1h30m"
+_DAY_S = 86400
 
 
 class EnvReader:
@@ -52,8 +55,13 @@ class EnvReader:
         return value.strip() if strip else value
 
     def fail(self, name: str, shown: str, reason: str) -> None:
-        """Record ``Invalid NAME='value': reason.``; ``shown`` must already be masked."""
-        self.errors.append(f"Invalid {name}={shown!r}{self.origin(name)}: {reason}.")
+        """Record ``Invalid NAME='value': reason.`` with the password of every URL masked.
+
+        ``shown`` should already be masked: the check of the whole line finds a URL only
+        up to the first space, so it misses the end of a password that contains one.
+        """
+        line = f"Invalid {name}={shown!r}{self.origin(name)}: {reason}."
+        self.errors.append(mask_urls(line))
 
     def origin(self, name: str) -> str:
         """Return where the value of ``name`` came from, for messages."""
@@ -64,9 +72,17 @@ class EnvReader:
         return " (the default)"
 
     def parse(
-        self, name: str, default: T, parser: Callable[[str], T], mask: Callable[[str], str] = str
+        self,
+        name: str,
+        default: T,
+        parser: Callable[[str], T],
+        mask: Callable[[str], str] = mask_url,
     ) -> T:
-        """Parse ``name`` with ``parser``; a ValueError becomes a recorded problem."""
+        """Parse ``name`` with ``parser``; a ValueError becomes a recorded problem.
+
+        ``mask`` hides the secrets of the value in that problem's message. The default
+        hides the password of a URL.
+        """
         value = self.raw(name)
         if value is None:
             return default
@@ -81,11 +97,19 @@ class EnvReader:
         return self.parse(name, default, lambda text: parse_integer(text, low, high))
 
     def duration(
-        self, name: str, default: float, minimum: float | None = 0.0, inclusive: bool = False
+        self,
+        name: str,
+        default: float,
+        minimum: float | None = 0.0,
+        inclusive: bool = False,
+        maximum: float | None = None,
     ) -> float:
-        """Read a duration above ``minimum`` (or equal when ``inclusive``); None allows any."""
+        """Read a duration above ``minimum`` (or equal when ``inclusive``) and up to ``maximum``.
+
+        A ``minimum`` or ``maximum`` of None leaves that side open.
+        """
         return self.parse(
-            name, default, lambda text: parse_duration_limited(text, minimum, inclusive)
+            name, default, lambda text: parse_duration_limited(text, minimum, inclusive, maximum)
         )
 
     def boolean(self, name: str, default: bool) -> bool:
@@ -122,20 +146,42 @@ def parse_boolean(text: str) -> bool:
     raise ValueError("expected true or false (also accepted: 1/0, yes/no, on/off)")
 
 
-def parse_duration_limited(text: str, minimum: float | None, inclusive: bool) -> float:
-    """Parse a Go-style duration and check it against ``minimum``."""
+def parse_duration_limited(
+    text: str, minimum: float | None, inclusive: bool, maximum: float | None = None
+) -> float:
+    """Parse a Go-style duration and check it against ``minimum`` and ``maximum``."""
     try:
         seconds = parse_duration(text)
     except DurationError as exc:
         raise ValueError(f"expected a duration {_DURATION_EXAMPLES}, but {exc}") from None
 
-    if minimum is None:
-        return seconds
-    if seconds < minimum or (seconds == minimum and not inclusive):
-        bound = "of at least" if inclusive else "greater than"
-        limit = format_duration(minimum)
-        raise ValueError(f"expected a duration {bound} {limit}, {_DURATION_EXAMPLES}")
+    too_short = minimum is not None and (
+        seconds < minimum or (seconds == minimum and not inclusive)
+    )
+    too_long = maximum is not None and seconds > maximum
+    if too_short or too_long:
+        raise ValueError("expected a duration " + duration_range(minimum, inclusive, maximum))
     return seconds
+
+
+def duration_range(minimum: float | None, inclusive: bool, maximum: float | None) -> str:
+    """Describe the accepted durations: ``greater than 0s and at most 1m``."""
+    bounds = []
+    if minimum is not None:
+        bound = "of at least" if inclusive else "greater than"
+        bounds.append(f"{bound} {format_duration(minimum)}")
+    if maximum is not None:
+        bound = "and at most" if bounds else "of at most"
+        bounds.append(f"{bound} {format_limit(maximum)}")
+    return " ".join(bounds)
+
+
+def format_limit(seconds: float) -> str:
+    """Format a duration limit, with whole days added: ``720h (30 days)``."""
+    text = format_duration(seconds)
+    if seconds >= _DAY_S and seconds % _DAY_S == 0:
+        text += f" ({int(seconds // _DAY_S)} days)"
+    return text
 
 
 def parse_choice(text: str, choices: Mapping[str, str]) -> str:

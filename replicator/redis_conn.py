@@ -47,6 +47,20 @@ BACKOFF_CAP_S = 2.0
 
 TEST_KEY = "test:connection:verify"
 TEST_VALUE = b"connected"
+#: Returns 1 while KEYS[1] holds ARGV[1]: the same GET-and-compare the lease and the
+#: workers run in their own scripts.
+TEST_SCRIPT_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return 1
+end
+return 0
+"""
+#: Self-test steps that need the ACL category @scripting.
+SCRIPT_STEPS = ("SCRIPT LOAD", "SCRIPT EXISTS", "EVALSHA", "EVAL")
+REQUIRED_PERMISSIONS = (
+    "PING, CLIENT SETNAME, INFO, SELECT (for a database other than 0), reads and writes "
+    "on its keys, and the @scripting commands EVALSHA, EVAL, SCRIPT LOAD and SCRIPT EXISTS"
+)
 
 RedisClient = redis.Redis | RedisCluster
 
@@ -172,8 +186,10 @@ def _client_password(client: RedisClient) -> str | None:
 def self_test(client: RedisClient) -> None:
     """Check that Redis accepts this client's reads and writes, before any work starts.
 
-    Runs PING; on a single-node client ``INFO cluster``; then ``SET`` of a test key with
-    a 60 s expiry, ``GET`` and ``DEL``. Raises :class:`RedisUnavailable` naming the step.
+    Runs PING, and ``INFO cluster`` on a single-node client. Then it runs ``SET`` of a
+    test key with a 60 s expiry, ``GET``, a Lua script on that key (``SCRIPT LOAD``,
+    ``SCRIPT EXISTS``, ``EVALSHA`` and ``EVAL``) and ``DEL``. Raises
+    :class:`RedisUnavailable` naming the step.
     """
     target = client_target(client)
     password = _client_password(client)
@@ -191,6 +207,7 @@ def self_test(client: RedisClient) -> None:
             f"{TEST_KEY!r} read back as {value!r}",
             "Check that no other program rewrites keys in this database.",
         )
+    _check_scripting(client, target, password)
     _run_step("DEL", target, password, lambda: client.delete(TEST_KEY))
     logger.info("Redis self-test passed on %s.", target)
 
@@ -200,6 +217,31 @@ def _run_step(step: str, target: str, password: str | None, command: Callable[[]
         return command()
     except (RedisError, RedisClusterException, OSError) as exc:
         raise _failure(target, step, exc, password) from exc
+
+
+def _check_scripting(client: RedisClient, target: str, password: str | None) -> None:
+    """Run a script on the test key through ``register_script``, as the service does.
+
+    redis-py runs a registered script with EVALSHA and loads it with SCRIPT LOAD when
+    the server lacks it. A pipeline runs SCRIPT EXISTS first. The explicit SCRIPT LOAD
+    checks that permission even when the server already has the script.
+    """
+    script = client.register_script(TEST_SCRIPT_LUA)
+    _run_step("SCRIPT LOAD", target, password, lambda: client.script_load(TEST_SCRIPT_LUA))
+    _run_step("SCRIPT EXISTS", target, password, lambda: client.script_exists(script.sha))
+    found = _run_step(
+        "EVALSHA", target, password, lambda: script(keys=[TEST_KEY], args=[TEST_VALUE])
+    )
+    _run_step(
+        "EVAL", target, password, lambda: client.eval(TEST_SCRIPT_LUA, 1, TEST_KEY, TEST_VALUE)
+    )
+    if found != 1:
+        raise RedisUnavailable(
+            target,
+            "EVALSHA",
+            f"a script read {TEST_KEY!r} as a value other than {TEST_VALUE!r}",
+            "Check that no other program rewrites keys in this database.",
+        )
 
 
 def _check_not_cluster(client: redis.Redis, target: str, password: str | None) -> None:
@@ -226,21 +268,30 @@ def _failure(target: str, step: str, exc: BaseException, password: str | None) -
     cause = f"{type(exc).__name__}: {exc}".rstrip(".")
     if password:
         cause = cause.replace(password, "***")
-    return RedisUnavailable(target, step, cause, _advice(exc))
+    return RedisUnavailable(target, step, cause, _advice(exc, step))
 
 
-def _advice(exc: BaseException) -> str:
-    """Suggest what to check for the kind of error ``exc`` is."""
+def _advice(exc: BaseException, step: str) -> str:
+    """Suggest what to check for the kind of error ``exc`` is, raised at ``step``."""
     text = str(exc)
     if isinstance(exc, AuthenticationError) or "NOAUTH" in text or "WRONGPASS" in text:
         return (
             "Check REDIS_PASSWORD and REDIS_USERNAME, or the user and password in "
             "REDIS_URL (percent-encoded)."
         )
-    if isinstance(exc, NoPermissionError) or "NOPERM" in text:
+    if (isinstance(exc, NoPermissionError) or "NOPERM" in text) and step in SCRIPT_STEPS:
         return (
-            "Check the ACL of the Redis user: the replicator needs PING, CLIENT SETNAME "
-            "and INFO, and reads and writes on its keys."
+            "The Redis user may not run Lua scripts (ACL category @scripting), which the "
+            "workers and the writer lease use: grant it +@scripting, or at least +evalsha "
+            f"+eval +script|load +script|exists. The replicator needs {REQUIRED_PERMISSIONS}."
+        )
+    if isinstance(exc, NoPermissionError) or "NOPERM" in text:
+        return f"Check the ACL of the Redis user: the replicator needs {REQUIRED_PERMISSIONS}."
+    if "DB index is out of range" in text:
+        return (
+            "The database number (REDIS_DB, or the /db part of REDIS_URL) is out of range "
+            "for this server: choose one below the server's 'databases' setting, which is "
+            "16 by default (databases 0 to 15)."
         )
     if isinstance(exc, ReadOnlyError):
         return "The server is a read-only replica: point REDIS_URL or REDIS_ADDR at the primary."

@@ -13,6 +13,7 @@ How the variables combine:
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import unquote, urlsplit
@@ -27,6 +28,10 @@ DEFAULT_CLUSTER_NODES: tuple[tuple[str, int], ...] = (
     ("localhost", 7002),
 )
 _ENCODING_HINT = "percent-encode @ : / # % in the user name and password (e.g. %40 for @)"
+#: Upper bound of REDIS_DIAL_TIMEOUT, REDIS_READ_TIMEOUT and REDIS_WRITE_TIMEOUT: 10 minutes.
+MAX_TIMEOUT_S = 600.0
+#: A URL inside a longer text, up to the next white space.
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S*")
 
 
 @dataclass(frozen=True)
@@ -86,15 +91,15 @@ def parse_redis_url(text: str) -> RedisUrl:
         raise ValueError("expected a host name after '://'; " + _ENCODING_HINT)
 
     try:
-        port = parts.port or DEFAULT_PORT
+        port = parts.port
     except ValueError:
-        raise ValueError(
-            "expected a port from 1 to 65535 after the host; " + _ENCODING_HINT
-        ) from None
+        port = 0
+    if port == 0:
+        raise ValueError("expected a port from 1 to 65535 after the host; " + _ENCODING_HINT)
     return RedisUrl(
         tls=parts.scheme == "rediss",
         host=parts.hostname,
-        port=port,
+        port=DEFAULT_PORT if port is None else port,
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
         db=_url_database(parts.path),
@@ -105,11 +110,16 @@ def _url_database(path: str) -> int | None:
     number = path.strip("/")
     if not number:
         return None
-    if not number.isdigit():
+    if not _is_ascii_number(number):
         raise ValueError(
             f"expected a database number after the host such as /0, not {path!r}; " + _ENCODING_HINT
         )
     return int(number)
+
+
+def _is_ascii_number(text: str) -> bool:
+    """Tell whether ``text`` is ASCII digits only; str.isdigit() also takes other scripts."""
+    return text.isascii() and text.isdigit()
 
 
 def parse_host_port(text: str, url_variable: str = "REDIS_URL") -> tuple[str, int]:
@@ -130,7 +140,7 @@ def parse_host_port(text: str, url_variable: str = "REDIS_URL") -> tuple[str, in
         raise ValueError("expected host:port, such as localhost:6379")
     if not port_text:
         return host, DEFAULT_PORT
-    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+    if not _is_ascii_number(port_text) or not 1 <= int(port_text) <= 65535:
         raise ValueError("expected a port from 1 to 65535 after the host")
     return host, int(port_text)
 
@@ -144,7 +154,7 @@ def parse_node_list(text: str) -> tuple[tuple[str, int], ...]:
         try:
             nodes.append(parse_host_port(entry.strip()))
         except ValueError as exc:
-            raise ValueError(f"{exc} (in entry {entry.strip()!r})") from None
+            raise ValueError(f"{exc} (in entry {mask_address(entry.strip())!r})") from None
     if not nodes:
         raise ValueError("expected at least one host:port")
     return tuple(nodes)
@@ -160,6 +170,27 @@ def mask_url(text: str) -> str:
     user, colon, _ = userinfo.partition(":")
     masked = f"{user}:***" if colon else "***"
     return f"{scheme}://{masked}@{hostpart}"
+
+
+def mask_address(text: str) -> str:
+    """Hide the user information of an address, with or without a scheme: ``***@host:6379``.
+
+    A text with ``://`` is masked as a URL; otherwise everything up to the last ``@`` is
+    hidden, so ``user:password@host`` in a ``host:port`` variable shows no password.
+    """
+    if "://" in text:
+        return mask_url(text)
+    _, at, hostpart = text.rpartition("@")
+    return f"***@{hostpart}" if at else text
+
+
+def mask_urls(text: str) -> str:
+    """Hide the password of every URL in a longer text, such as an error message.
+
+    A URL ends at the first white space, so a password that contains a space is only
+    hidden up to it. Mask such a value with :func:`mask_url` before it goes into a text.
+    """
+    return _URL_IN_TEXT.sub(lambda match: mask_url(match.group()), text)
 
 
 def _readable_file(path: str) -> str:
@@ -186,7 +217,9 @@ def _read_endpoint(reader: EnvReader, url: RedisUrl | None) -> dict[str, Any]:
     password = reader.raw("REDIS_PASSWORD", strip=False)
     db = reader.integer("REDIS_DB", base.db, 0)
     if url is None:
-        host, port = reader.parse("REDIS_ADDR", (base.host, base.port), parse_host_port)
+        host, port = reader.parse(
+            "REDIS_ADDR", (base.host, base.port), parse_host_port, mask=mask_address
+        )
         return {"host": host, "port": port, "username": username, "password": password, "db": db}
 
     if reader.raw("REDIS_ADDR") is not None:
@@ -245,7 +278,7 @@ def _read_tls(reader: EnvReader, url: RedisUrl | None) -> dict[str, Any]:
 
 def _read_cluster(reader: EnvReader, url: RedisUrl | None, db: int) -> dict[str, Any]:
     cluster_mode = reader.boolean("REDIS_CLUSTER_MODE", False)
-    nodes = reader.parse("REDIS_CLUSTER_ADDRS", None, parse_node_list)
+    nodes = reader.parse("REDIS_CLUSTER_ADDRS", None, parse_node_list, mask=mask_address)
     if nodes is None:
         nodes = ((url.host, url.port),) if url is not None else DEFAULT_CLUSTER_NODES
 
@@ -269,8 +302,14 @@ def _read_tuning(reader: EnvReader) -> dict[str, Any]:
     return {
         "max_redirects": reader.integer("REDIS_MAX_REDIRECTS", base.max_redirects, 0, 1000),
         "route_by_latency": route_by_latency,
-        "dial_timeout_s": reader.duration("REDIS_DIAL_TIMEOUT", base.dial_timeout_s),
-        "read_timeout_s": reader.duration("REDIS_READ_TIMEOUT", base.read_timeout_s),
-        "write_timeout_s": reader.duration("REDIS_WRITE_TIMEOUT", base.write_timeout_s),
+        "dial_timeout_s": reader.duration(
+            "REDIS_DIAL_TIMEOUT", base.dial_timeout_s, maximum=MAX_TIMEOUT_S
+        ),
+        "read_timeout_s": reader.duration(
+            "REDIS_READ_TIMEOUT", base.read_timeout_s, maximum=MAX_TIMEOUT_S
+        ),
+        "write_timeout_s": reader.duration(
+            "REDIS_WRITE_TIMEOUT", base.write_timeout_s, maximum=MAX_TIMEOUT_S
+        ),
         "max_retries": reader.integer("REDIS_MAX_RETRIES", base.max_retries, 0, 100),
     }

@@ -65,6 +65,30 @@ def test_parse_duration_bare_number(text: str) -> None:
     assert f'"{text}s"' in message
 
 
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("\u0661s", "expected a number"),
+        ("\u0663m", "expected a number"),
+        ("1\u0660s", "unknown unit '\u0660s'"),
+        ("1.\u0665s", "unknown unit '\u0665s'"),
+        ("\uff15ms", "expected a number"),
+        ("1_0s", "unknown unit '_'"),
+    ],
+)
+def test_parse_duration_ascii_digits_only(text: str, reason: str) -> None:
+    with pytest.raises(DurationError) as caught:
+        parse_duration(text)
+    assert reason in str(caught.value)
+
+
+def test_parse_duration_non_ascii_bare_number() -> None:
+    with pytest.raises(DurationError) as caught:
+        parse_duration("\u0663\u0660")
+    assert "no unit" not in str(caught.value)
+    assert "expected a number" in str(caught.value)
+
+
 def test_duration_error_is_value_error() -> None:
     with pytest.raises(ValueError):
         parse_duration("soon")

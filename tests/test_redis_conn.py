@@ -12,6 +12,7 @@ from replicator.config import load_config
 from replicator.redis_conn import (
     CLIENT_NAME,
     TEST_KEY,
+    TEST_SCRIPT_LUA,
     RedisClusterMismatch,
     RedisUnavailable,
     client_target,
@@ -225,6 +226,77 @@ def test_self_test_acl_denied_write(password_server: RedisServer) -> None:
     assert "NoPermissionError" in str(error)
     assert "Check the ACL of the Redis user" in str(error)
     assert ACL_PASSWORD not in str(error)
+
+
+def add_acl_user(server: RedisServer, name: str, commands: list[str]) -> None:
+    admin = redis.Redis(host="127.0.0.1", port=server.port, password=PASSWORD)
+    admin.acl_setuser(
+        name, enabled=True, passwords=[f"+{ACL_PASSWORD}"], keys=["*"], commands=commands
+    )
+    admin.close()
+
+
+@pytest.mark.parametrize(
+    ("rule", "step"),
+    [
+        ("-@scripting", "SCRIPT LOAD"),
+        ("-script|exists", "SCRIPT EXISTS"),
+        ("-evalsha", "EVALSHA"),
+        ("-eval", "EVAL"),
+    ],
+)
+def test_self_test_acl_denied_scripting(password_server: RedisServer, rule: str, step: str) -> None:
+    user = "no-script-" + step.lower().replace(" ", "-")
+    add_acl_user(password_server, user, ["+@all", rule])
+    error = failure_of(
+        redis_config(
+            REDIS_ADDR=password_server.addr, REDIS_USERNAME=user, REDIS_PASSWORD=ACL_PASSWORD
+        )
+    )
+    message = str(error)
+
+    assert error.step == step
+    assert "NoPermissionError" in message
+    assert "may not run Lua scripts (ACL category @scripting)" in message
+    assert "+@scripting" in message
+    assert "EVALSHA, EVAL, SCRIPT LOAD and SCRIPT EXISTS" in message
+    assert "CLIENT SETNAME" in message
+    assert ACL_PASSWORD not in message
+
+
+def test_self_test_documented_acl(password_server: RedisServer) -> None:
+    commands = ["+@read", "+@write", "+@keyspace", "+@scripting", "+ping", "+info", "+select"]
+    add_acl_user(password_server, "documented", [*commands, "+client|setname"])
+    config = redis_config(
+        REDIS_ADDR=password_server.addr,
+        REDIS_USERNAME="documented",
+        REDIS_PASSWORD=ACL_PASSWORD,
+        REDIS_DB="1",
+    )
+    client = create_client(config)
+    self_test(client)
+    assert client.get(TEST_KEY) is None
+    client.close()
+
+
+def test_self_test_runs_script(redis_server: RedisServer) -> None:
+    client = create_client(redis_config(REDIS_URL=redis_server.url))
+    client.script_flush()
+    self_test(client)
+    sha = client.register_script(TEST_SCRIPT_LUA).sha
+    assert client.script_exists(sha) == [True]
+    client.close()
+
+
+def test_self_test_database_out_of_range(redis_server: RedisServer) -> None:
+    error = failure_of(redis_config(REDIS_URL=f"redis://127.0.0.1:{redis_server.port}/16"))
+    message = str(error)
+
+    assert error.step == "PING"
+    assert "db 16" in message
+    assert "DB index is out of range" in message
+    assert "The database number (REDIS_DB, or the /db part of REDIS_URL) is out of range" in message
+    assert "Check that Redis is running" not in message
 
 
 def test_self_test_tls(tls_server: RedisServer, tls_files: TlsFiles) -> None:

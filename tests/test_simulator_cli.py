@@ -133,6 +133,10 @@ def test_cli_requires_api_key() -> None:
         (["--fault", "reset@soon"], "invalid delay 'soon'"),
         (["--dataset", "/nonexistent/dataset.json"], "Cannot read dataset file"),
         (["--companies", "-5"], "Invalid companies=-5"),
+        (["--rate", "inf"], "Invalid rate=inf"),
+        (["--rate", "nan"], "Invalid rate=nan"),
+        (["--rate", "-1"], "Invalid rate=-1.0"),
+        (["--fault", "raw@1"], "fault 'raw' needs frame"),
     ],
 )
 def test_cli_rejects_bad_options(arguments: list[str], fragment: str) -> None:
@@ -141,3 +145,44 @@ def test_cli_rejects_bad_options(arguments: list[str], fragment: str) -> None:
 
     assert process.returncode == 2
     assert fragment in stderr
+
+
+def test_cli_rejects_missing_dump_folder(tmp_path: Path) -> None:
+    target = tmp_path / "absent" / "x.json"
+    process = _simulate("--port", "0", "--api-key", KEY, "--dump-on-exit", str(target))
+    _, stderr = process.communicate(timeout=STOP_TIMEOUT_S)
+
+    assert process.returncode == 2
+    assert f"Invalid --dump-on-exit '{target}'" in stderr
+    assert "does not exist" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_cli_rejects_dump_to_folder(tmp_path: Path) -> None:
+    process = _simulate("--port", "0", "--api-key", KEY, "--dump-on-exit", str(tmp_path))
+    _, stderr = process.communicate(timeout=STOP_TIMEOUT_S)
+
+    assert process.returncode == 2
+    assert "it is a folder; give a file name" in stderr
+
+
+def test_cli_dump_failure_at_exit(tmp_path: Path) -> None:
+    folder = tmp_path / "removed"
+    folder.mkdir()
+    port = free_port()
+    process = _simulate(
+        "--port", str(port), "--api-key", KEY, "--dump-on-exit", str(folder / "x.json")
+    )
+    try:
+        wait_for_port(port, timeout_s=STOP_TIMEOUT_S)
+        folder.rmdir()
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=STOP_TIMEOUT_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=STOP_TIMEOUT_S)
+
+    assert process.returncode == 1
+    assert "Cannot write the truth to" in stderr
+    assert "Traceback" not in stderr

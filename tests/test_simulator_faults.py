@@ -249,3 +249,156 @@ def test_fault_stop_closes_going_away() -> None:
         assert int.from_bytes(frame.data[:2], "big") == 1001
         with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=2):
             pass
+
+
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        ({"kind": "close", "code": 999}, "Invalid close code 999"),
+        ({"kind": "close", "code": 1005}, "Invalid close code 1005"),
+        ({"kind": "close", "code": 2000}, "Invalid close code 2000"),
+        ({"kind": "close", "code": 5000}, "Invalid close code 5000"),
+        ({"kind": "close", "code": "1000"}, "Invalid close code '1000'"),
+        ({"kind": "close", "code": 1000, "reason": "x" * 124}, "at most 123 UTF-8 bytes"),
+        ({"kind": "http-500", "times": -1}, "Invalid times -1"),
+        ({"kind": "http-500", "times": 0}, "Invalid times 0"),
+        ({"kind": "http-500", "times": 1.5}, "Invalid times 1.5"),
+        ({"kind": "http-500", "offset": -10}, "Invalid offset -10"),
+        ({"kind": "http-429", "retry_after_s": -1}, "Invalid retry_after_s -1"),
+        ({"kind": "slow-page", "delay_s": -0.5}, "Invalid delay_s -0.5"),
+        ({"kind": "slow-page", "delay_s": "2"}, "Invalid delay_s '2'"),
+        ({"kind": "slow-page", "times": -1}, "Invalid times -1"),
+        ({"kind": "auth-http", "times": -1}, "Invalid times -1"),
+    ],
+)
+def test_fault_admin_rejects_bad_values(simulator: Simulator, body: object, fragment: str) -> None:
+    client = _subscribed(simulator)
+    response = _admin(simulator, body)
+
+    assert response.status_code == 400
+    assert fragment in response.json()["error"]
+    assert simulator.faults.take_page_fault("/companies", 0) is None
+    assert simulator.faults.take_auth_rejection() is None
+    assert simulator.connections[-1].open
+    client.close()
+
+
+@pytest.mark.parametrize(
+    "inject",
+    [
+        lambda faults: faults.close(999),
+        lambda faults: faults.close(1015),
+        lambda faults: faults.close(True),
+        lambda faults: faults.fail_page("/users", times=-1),
+        lambda faults: faults.fail_page("/users", retry_after_s=float("nan")),
+        lambda faults: faults.rate_limit_page("/users", retry_after_s=-1),
+        lambda faults: faults.slow_page("/users", delay_s=-1),
+        lambda faults: faults.slow_page("/users", delay_s=float("inf")),
+        lambda faults: faults.reject_auth("close", times=0),
+        lambda faults: faults.send_raw(42),
+        lambda faults: faults.send_raw("no placeholder", stream_id=True),
+        lambda faults: faults.send_raw(b"no placeholder", stream_id=True),
+    ],
+)
+def test_fault_api_rejects_bad_values(
+    simulator: Simulator, inject: Callable[[object], object]
+) -> None:
+    with pytest.raises(ValueError, match=r"^Invalid "):
+        inject(simulator.faults)
+    assert simulator.faults.take_page_fault("/users", 0) is None
+    assert simulator.faults.take_auth_rejection() is None
+
+
+@pytest.mark.parametrize("code", [1003, 1007, 1014, 3000, 4999])
+def test_fault_close_codes_accepted(simulator: Simulator, code: int) -> None:
+    client = _subscribed(simulator)
+
+    assert simulator.faults.close(code, reason="r" * 123) == 1
+    _opcode, frame = client.ws.recv_data_frame(True)
+    assert int.from_bytes(frame.data[:2], "big") == code
+
+
+def test_fault_times_until_cleared(simulator: Simulator) -> None:
+    simulator.faults.fail_page("/users/count", times=None)
+
+    for _ in range(3):
+        assert rest(simulator, "/users/count").status_code == 500
+    simulator.faults.clear_pages()
+    assert rest(simulator, "/users/count").status_code == 200
+
+
+def test_fault_raw_frame_to_every_connection(simulator: Simulator) -> None:
+    subscribed = _subscribed(simulator)
+    silent = StreamClient(simulator)
+    before = simulator.last_stream_id
+
+    assert simulator.faults.send_raw("not json {") == 2
+    assert subscribed.receive_text() == "not json {"
+    assert silent.receive_text() == "not json {"
+    assert simulator.last_stream_id == before
+
+
+def test_fault_raw_bytes_sent_unchanged(simulator: Simulator) -> None:
+    client = _subscribed(simulator)
+
+    assert simulator.faults.send_raw(b"\xff\xfe not UTF-8") == 1
+    opcode, data = client.ws.recv_data()
+    assert opcode == websocket.ABNF.OPCODE_TEXT
+    assert data == b"\xff\xfe not UTF-8"
+
+
+def test_fault_raw_frame_with_stream_id(simulator: Simulator) -> None:
+    client = _subscribed(simulator)
+    before_id = simulator.patch_company(simulator.catalog.entity_id("comp", 0), {"traits": []})
+    client.receive()
+    before_truth = simulator.truth()
+    frame = '{"entity_type":"rulesengine.Plan","stream_id":"@@stream_id@@","again":"@@stream_id@@"}'
+    sid = simulator.faults.send_raw(frame, stream_id=True)
+    message = client.receive()
+
+    assert isinstance(sid, str)
+    assert message == {"entity_type": "rulesengine.Plan", "stream_id": sid, "again": sid}
+    assert simulator.last_stream_id == sid
+    assert simulator.truth() == {**before_truth, "last_stream_id": sid}
+    replayed, _ = simulator.replay(before_id)
+    assert replayed is not None
+    assert [m.stream_id for m in replayed] == [sid]
+
+
+def test_fault_raw_bytes_with_stream_id(simulator: Simulator) -> None:
+    client = _subscribed(simulator)
+    sid = simulator.faults.send_raw(b"\xff@@stream_id@@", stream_id=True)
+    _opcode, data = client.ws.recv_data()
+
+    assert isinstance(sid, str)
+    assert data == b"\xff" + sid.encode()
+
+
+def test_fault_admin_raw(simulator: Simulator) -> None:
+    client = _subscribed(simulator)
+    plain = _admin(simulator, {"kind": "raw", "frame": "hello"})
+    received = client.receive_text()
+    with_id = _admin(simulator, {"kind": "raw", "frame": "id=@@stream_id@@", "stream_id": True})
+
+    assert plain.status_code == 200
+    assert plain.json() == {"ok": True, "kind": "raw", "result": 1}
+    assert received == "hello"
+    assert with_id.status_code == 200
+    assert client.receive_text() == "id=" + with_id.json()["result"]
+    assert with_id.json()["result"] == simulator.last_stream_id
+
+
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        ({"kind": "raw"}, "Invalid parameters for fault 'raw'"),
+        ({"kind": "raw", "frame": 5}, "Invalid frame 5"),
+        ({"kind": "raw", "frame": "x", "stream_id": "yes"}, "Invalid stream_id 'yes'"),
+        ({"kind": "raw", "frame": "x", "stream_id": True}, "placeholder '@@stream_id@@'"),
+    ],
+)
+def test_fault_admin_raw_rejects(simulator: Simulator, body: object, fragment: str) -> None:
+    response = _admin(simulator, body)
+
+    assert response.status_code == 400
+    assert fragment in response.json()["error"]

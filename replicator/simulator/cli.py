@@ -19,7 +19,7 @@ from typing import Any
 
 from replicator.simulator.config import AUTH_REJECT_STYLES, SimulatorConfig
 from replicator.simulator.dataset import DatasetError
-from replicator.simulator.faults import FAULT_KINDS
+from replicator.simulator.faults import FAULT_KINDS, required_parameters
 from replicator.simulator.runner import Simulator
 
 logger = logging.getLogger(__name__)
@@ -28,6 +28,8 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 _LOG_FORMAT = "%(asctime)s %(levelname)s %(processName)s[%(process)d] %(name)s: %(message)s"
+#: Faults that ``--fault`` can schedule: those that need no parameter.
+SCHEDULED_KINDS = [kind for kind in FAULT_KINDS if not required_parameters(kind)]
 
 
 def parse_fault(text: str) -> tuple[str, float]:
@@ -35,7 +37,12 @@ def parse_fault(text: str) -> tuple[str, float]:
     kind, _, delay = text.partition("@")
     if kind not in FAULT_KINDS:
         raise argparse.ArgumentTypeError(
-            f"unknown fault {kind!r}; expected one of: {', '.join(FAULT_KINDS)}"
+            f"unknown fault {kind!r}; expected one of: {', '.join(SCHEDULED_KINDS)}"
+        )
+    if kind not in SCHEDULED_KINDS:
+        raise argparse.ArgumentTypeError(
+            f"fault {kind!r} needs {', '.join(required_parameters(kind))}; "
+            "inject it with POST /_simulator/faults instead"
         )
     try:
         seconds = float(delay) if delay else 0.0
@@ -113,7 +120,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         type=parse_fault,
         metavar="KIND[@SECONDS]",
-        help="inject a fault SECONDS after start (repeatable); kinds: " + ", ".join(FAULT_KINDS),
+        help="inject a fault SECONDS after start (repeatable); kinds: "
+        + ", ".join(SCHEDULED_KINDS),
     )
     operations.add_argument(
         "--stats-interval",
@@ -127,6 +135,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
         help="log level (default INFO; DEBUG logs every REST page)",
     )
+
+
+def dump_path_problem(path: str | None) -> str | None:
+    """Return why the truth could not be written to ``path`` at exit, or None when it can."""
+    if path is None:
+        return None
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        return (
+            f"Invalid --dump-on-exit {path!r}: the folder {folder!r} does not exist; "
+            "create it or choose another path."
+        )
+    if os.path.isdir(path):
+        return f"Invalid --dump-on-exit {path!r}: it is a folder; give a file name."
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return (
+            f"Invalid --dump-on-exit {path!r}: this process may not create files in "
+            f"{folder!r}; choose another folder or change its permissions."
+        )
+    return None
 
 
 def _configure_logging(level: str) -> None:
@@ -205,6 +233,10 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    problem = dump_path_problem(args.dump_on_exit)
+    if problem is not None:
+        print(f"Cannot start the simulator: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         simulator = _build(args, api_key)
     except (ValueError, DatasetError) as error:
@@ -232,8 +264,19 @@ def run(args: argparse.Namespace) -> int:
         # A second signal now takes its default action and ends the process at once.
         _restore(previous)
         simulator.stop()
-        if args.dump_on_exit:
-            simulator.dump_truth(args.dump_on_exit)
+        exit_code = _dump(simulator, args.dump_on_exit)
+    return exit_code
+
+
+def _dump(simulator: Simulator, path: str | None) -> int:
+    """Write the truth to ``path`` when one is given; return the exit code."""
+    if path is None:
+        return EXIT_OK
+    try:
+        simulator.dump_truth(path)
+    except OSError as error:
+        logger.error("Cannot write the truth to %r: %s.", path, error)
+        return EXIT_FAILURE
     return EXIT_OK
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,20 @@ AUTH_REJECT_STYLES = (AUTH_REJECT_CLOSE, AUTH_REJECT_HTTP)
 #: NOTE: the real API's largest page is not known; 1000 is this simulator's choice.
 MAX_PAGE_LIMIT = 1000
 DEFAULT_PAGE_LIMIT = 100
+
+
+def check_rate(rate: object) -> None:
+    """Raise ValueError unless ``rate`` is a finite number of messages per second >= 0."""
+    if (
+        isinstance(rate, (int, float))
+        and not isinstance(rate, bool)
+        and math.isfinite(rate)
+        and rate >= 0
+    ):
+        return
+    raise ValueError(
+        f"Invalid rate={rate!r}: expected a finite number of messages per second >= 0."
+    )
 
 
 @dataclass
@@ -54,8 +69,7 @@ class SimulatorConfig:
                 raise ValueError(
                     f"Invalid {name}={value!r}: expected an integer from 0 to {MAX_GENERATED}."
                 )
-        if self.rate < 0:
-            raise ValueError(f"Invalid rate={self.rate!r}: expected messages per second >= 0.")
+        check_rate(self.rate)
         if self.retention < 0:
             raise ValueError(f"Invalid retention={self.retention!r}: expected an integer >= 0.")
         if not 0 <= self.port <= 65535:

@@ -154,7 +154,8 @@ class Connection:
         size = 0
         while queue and len(parts) < 2 * _BATCH_MESSAGES and size < _BATCH_BYTES:
             message = queue.popleft()
-            payload = message.frame.encode()
+            frame = message.frame
+            payload = frame.encode() if isinstance(frame, str) else frame
             parts.append(frame_header(len(payload)))
             parts.append(payload)
             size += len(payload)

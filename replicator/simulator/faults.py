@@ -3,28 +3,81 @@
 Every method is thread-safe and may be called from tests, from the command line's
 scheduled faults and from the admin endpoint. Connection faults apply to every open
 connection unless a connection id is given, and return how many connections they hit.
+Invalid parameters raise ValueError, which the admin endpoint returns as HTTP 400.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 from replicator.simulator import malformed
 from replicator.simulator.config import AUTH_REJECT_STYLES
 from replicator.simulator.connections import Hub
 from replicator.simulator.protocol import RELOAD_ENTITY_TYPE
 from replicator.simulator.service import Service
-from replicator.simulator.stream import control_message
+from replicator.simulator.stream import control_message, raw_message
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 LoopRunner = Callable[[Callable[[], T]], T]
+
+#: Maximum length of a close reason in UTF-8 bytes, so that it fits a close frame
+#: (RFC 6455, section 5.5).
+MAX_CLOSE_REASON_BYTES = 123
+#: Longer parameter texts are logged as their length.
+_SHOWN_CHARS = 200
+_CLOSE_CODES = frozenset([*range(1000, 1004), *range(1007, 1015), *range(3000, 5000)])
+
+
+def check_close_code(code: object) -> None:
+    """Raise ValueError unless ``code`` is a close code that a server may send.
+
+    RFC 6455 and the IANA close code registry define 1000 to 1003 and 1007 to 1014.
+    1004 is reserved, 1005, 1006 and 1015 must never be sent, 1016 to 2999 are kept for
+    the protocol, and 3000 to 4999 are for libraries and applications.
+    """
+    if _is_integer(code) and code in _CLOSE_CODES:
+        return
+    raise ValueError(
+        f"Invalid close code {code!r}: expected 1000 to 1003, 1007 to 1014 or 3000 to 4999."
+    )
+
+
+def check_times(times: object) -> None:
+    """Raise ValueError unless ``times`` is None (until cleared) or an integer >= 1."""
+    if times is None or (_is_integer(times) and times >= 1):
+        return
+    raise ValueError(
+        f"Invalid times {times!r}: expected an integer >= 1, or null to repeat until cleared."
+    )
+
+
+def check_seconds(name: str, value: object) -> None:
+    """Raise ValueError unless ``value`` is a finite number of seconds >= 0."""
+    if _is_number(value) and math.isfinite(value) and value >= 0:
+        return
+    raise ValueError(f"Invalid {name} {value!r}: expected a number of seconds >= 0.")
+
+
+def _is_integer(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> TypeGuard[float]:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_offset(offset: object) -> None:
+    if offset is None or (_is_integer(offset) and offset >= 0):
+        return
+    raise ValueError(f"Invalid offset {offset!r}: expected an integer >= 0, or null for any.")
 
 
 @dataclass
@@ -58,6 +111,12 @@ class Faults:
 
     def close(self, code: int = 1000, reason: str = "", connection_id: int | None = None) -> int:
         """Close connections with a close frame (1000 normal, 1001 going away, 4001...)."""
+        check_close_code(code)
+        if not isinstance(reason, str) or len(reason.encode()) > MAX_CLOSE_REASON_BYTES:
+            raise ValueError(
+                f"Invalid reason {reason!r}: expected a text of at most "
+                f"{MAX_CLOSE_REASON_BYTES} UTF-8 bytes."
+            )
 
         def close_all() -> int:
             targets = self._hub.targets(connection_id)
@@ -119,6 +178,35 @@ class Faults:
 
         return int(self._run_in_loop(reload_all))
 
+    def send_raw(self, frame: str | bytes, stream_id: bool = False) -> str | int:
+        """Send ``frame`` in a WebSocket text frame exactly as given, JSON or not.
+
+        Without ``stream_id`` the frame goes at once to every open connection, is not kept
+        for replay, and the result is the number of connections. With ``stream_id`` the
+        next stream id replaces each ``@@stream_id@@`` in the frame, which is then
+        published like a change: it goes to every connection that subscribed to anything,
+        it is kept for replay, and the result is the stream id. The truth never changes.
+        Bytes are sent unchanged, even when they are not valid UTF-8.
+        """
+        if not isinstance(frame, (str, bytes)):
+            raise ValueError(f"Invalid frame {frame!r}: expected a text.")
+        if not isinstance(stream_id, bool):
+            raise ValueError(f"Invalid stream_id {stream_id!r}: expected true or false.")
+        if stream_id:
+            return malformed.send_raw_change(self._service, frame)
+
+        message = raw_message(frame)
+
+        def send_all() -> int:
+            targets = self._hub.targets(None)
+            for connection in targets:
+                connection.send(message)
+            return len(targets)
+
+        count = int(self._run_in_loop(send_all))
+        logger.info("Fault: sent a raw frame of length %d to %d connections.", len(frame), count)
+        return count
+
     # Authentication.
 
     def reject_auth(self, style: str = "close", times: int | None = 1) -> None:
@@ -131,6 +219,7 @@ class Faults:
             raise ValueError(
                 f"Invalid style {style!r}: expected one of {', '.join(AUTH_REJECT_STYLES)}."
             )
+        check_times(times)
         with self._lock:
             self._auth.append([style, times])
 
@@ -162,8 +251,12 @@ class Faults:
         retry_after_s: float | None = None,
     ) -> None:
         """Fail the next ``times`` requests of a path (and offset) with HTTP ``status``."""
-        if not 400 <= status <= 599:
+        if not isinstance(status, int) or not 400 <= status <= 599:
             raise ValueError(f"Invalid status {status!r}: expected an HTTP error, 400 to 599.")
+        _check_offset(offset)
+        check_times(times)
+        if retry_after_s is not None:
+            check_seconds("retry_after_s", retry_after_s)
         with self._lock:
             self._pages.append(PageFault(path, offset, status, retry_after_s, 0.0, times))
 
@@ -181,6 +274,9 @@ class Faults:
         self, path: str, offset: int | None = None, delay_s: float = 2.0, times: int | None = 1
     ) -> None:
         """Delay the next ``times`` requests of a path (and offset) by ``delay_s``."""
+        _check_offset(offset)
+        check_times(times)
+        check_seconds("delay_s", delay_s)
         with self._lock:
             self._pages.append(PageFault(path, offset, 0, None, delay_s, times))
 
@@ -245,8 +341,18 @@ class Faults:
             inspect.signature(method).bind(**arguments)
         except TypeError as error:
             raise ValueError(f"Invalid parameters for fault {kind!r}: {error}.") from error
-        logger.info("Injecting fault %r with %r.", kind, arguments)
+        logger.info("Injecting fault %r with %r.", kind, _shown(arguments))
         return method(**arguments)
+
+
+def _shown(arguments: dict[str, Any]) -> dict[str, Any]:
+    """Replace long texts, such as a raw frame, by their length for the log."""
+    return {
+        name: f"<{len(value)} characters>"
+        if isinstance(value, (str, bytes)) and len(value) > _SHOWN_CHARS
+        else value
+        for name, value in arguments.items()
+    }
 
 
 #: Fault names for ``--fault`` and the admin endpoint: (method, default parameters).
@@ -272,4 +378,18 @@ FAULT_KINDS: dict[str, tuple[str, dict[str, Any]]] = {
     "unknown-partial": ("send_unknown_partial", {}),
     "missing-id": ("send_missing_id", {}),
     "huge-frame": ("send_huge_frame", {}),
+    "raw": ("send_raw", {}),
 }
+
+
+def required_parameters(kind: str) -> list[str]:
+    """Return the parameters that fault ``kind`` needs beyond its defaults."""
+    method_name, defaults = FAULT_KINDS[kind]
+    parameters = inspect.signature(getattr(Faults, method_name)).parameters.values()
+    return [
+        parameter.name
+        for parameter in parameters
+        if parameter.name != "self"
+        and parameter.default is inspect.Parameter.empty
+        and parameter.name not in defaults
+    ]

@@ -17,6 +17,8 @@ from replicator.simulator.stream import ROUTE_ANY, ROUTE_COMPANY
 
 COMPANY = "rulesengine.Company"
 HUGE_FRAME_BYTES = 20 * 1024 * 1024
+#: Placeholder that send_raw_change() replaces with the stream id.
+STREAM_ID_PLACEHOLDER = "@@stream_id@@"
 _missing_ids = itertools.count(1)
 
 
@@ -114,3 +116,35 @@ def send_huge_frame(service: Service, size_bytes: int = HUGE_FRAME_BYTES) -> str
         data = orjson.dumps(record).decode()
         padded = f'{data[:-1]},"simulator_padding":"{"x" * size_bytes}"}}'
         return service.publish(ROUTE_COMPANY, "full", str(record["id"]), padded).stream_id
+
+
+def send_raw_change(service: Service, frame: str | bytes) -> str:
+    """Publish ``frame`` as it is, with the next stream id in place of each placeholder.
+
+    The frame goes to every connection that subscribed to anything and is retained for
+    replay like any change. Raises ValueError when the frame has no placeholder.
+    """
+    if isinstance(frame, str):
+        if STREAM_ID_PLACEHOLDER not in frame:
+            raise ValueError(_missing_placeholder())
+
+        def render(stream_id: str) -> str | bytes:
+            return frame.replace(STREAM_ID_PLACEHOLDER, stream_id)
+
+    else:
+        placeholder = STREAM_ID_PLACEHOLDER.encode()
+        if placeholder not in frame:
+            raise ValueError(_missing_placeholder())
+
+        def render(stream_id: str) -> str | bytes:
+            return frame.replace(placeholder, stream_id.encode())
+
+    with service.lock:
+        return service.publish(ROUTE_ANY, "raw", None, "", render=render).stream_id
+
+
+def _missing_placeholder() -> str:
+    return (
+        f"Invalid frame for stream_id=True: it needs the placeholder "
+        f"{STREAM_ID_PLACEHOLDER!r} where the stream id goes."
+    )

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from replicator.simulator.burst import BurstResult, build_pool, run_burst
-from replicator.simulator.config import SimulatorConfig
+from replicator.simulator.config import SimulatorConfig, check_rate
 from replicator.simulator.connections import ConnectionInfo, Hub
 from replicator.simulator.faults import Faults
 from replicator.simulator.mutations import MutationStream
@@ -220,7 +220,11 @@ class Simulator(Service):
     # Mutations, bursts and statistics.
 
     def start_mutations(self, rate: float) -> None:
-        """Start (or restart) the live change generator at ``rate`` changes per second."""
+        """Start (or restart) the live change generator at ``rate`` changes per second.
+
+        Raises ValueError unless ``rate`` is a finite number >= 0; 0 only stops it.
+        """
+        check_rate(rate)
         self.stop_mutations()
         if rate <= 0:
             return
@@ -239,6 +243,7 @@ class Simulator(Service):
         ``rate`` is messages per second, 0 for as fast as the clients take them. The send
         time of each stream id lands in ``send_times`` when a connection sends it.
         """
+        check_rate(rate)
         if self._loop is None:
             raise RuntimeError("Start the simulator before a burst.")
         pool = build_pool(self, min(pool_size, count))

@@ -106,7 +106,7 @@ class Service:
         data_json: str,
         entity_type: str | None = None,
         track: bool = False,
-        render: Callable[[str], str] | None = None,
+        render: Callable[[str], str | bytes] | None = None,
         parts: tuple[str, str] | None = None,
     ) -> Message:
         """Give a change the next stream id, retain it and hand it to the fan-out.
@@ -118,6 +118,7 @@ class Service:
         key = self.clock.next()
         stream_id = format_stream_id(key)
         self.seq += 1
+        frame: str | bytes
         if parts is not None:
             frame = parts[0] + stream_id + parts[1]
         elif render is not None:

@@ -63,14 +63,15 @@ class Message:
     """One frame to send, with what the fan-out needs to route it.
 
     ``seq`` numbers published changes from 1; messages that are not changes (snapshots,
-    confirmations, errors, reloads) have seq 0 and no stream id.
+    confirmations, errors, reloads) have seq 0 and no stream id. ``frame`` is bytes only
+    for a raw frame of fault injection, which may be invalid UTF-8.
     """
 
     seq: int
     stream_id: str
     key: StreamKey
     route: str
-    frame: str
+    frame: str | bytes
     track: bool = False
 
 
@@ -87,6 +88,11 @@ def change_frame(
         }
     ).decode()
     return f'{head[:-1]},"data":{data_json}}}'
+
+
+def raw_message(frame: str | bytes) -> Message:
+    """Wrap a frame to send as it is, without a stream id."""
+    return Message(0, "", (0, 0), ROUTE_ANY, frame)
 
 
 def control_message(entity_type: str | None, message_type: str, data: object) -> Message:
