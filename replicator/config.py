@@ -13,11 +13,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import SplitResult, quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 from replicator.durations import format_duration
 from replicator.env_reader import EnvReader, read_dotenv
 from replicator.redis_settings import RedisConfig, mask_url, read_redis_config
+from replicator.urls import derive_datastream_url, parse_api_url, parse_datastream_url
 
 __all__ = [
     "IGNORED_VARIABLES",
@@ -148,67 +149,6 @@ def _parse_rate(text: str) -> float:
     return rate
 
 
-def _split_url(text: str, kind: str) -> SplitResult:
-    """Split a URL and check its host and port; ``kind`` names the accepted schemes."""
-    expected = f"expected {kind} URL with a host and an optional port from 1 to 65535"
-    try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError:
-        raise ValueError(expected) from None
-    if not parts.hostname or port == 0:
-        raise ValueError(expected)
-    return parts
-
-
-def _parse_api_url(text: str) -> str:
-    parts = _split_url(text, "an http:// or https://")
-    if parts.scheme not in ("http", "https"):
-        raise ValueError("expected an http:// or https:// URL such as https://api.schematichq.com")
-    if "?" in text or "#" in text:
-        raise ValueError(
-            "expected a URL without a query string or fragment, because the REST paths are "
-            "appended to it; remove the part from '?' or '#' on"
-        )
-    return text.rstrip("/")
-
-
-def derive_datastream_url(api_url: str) -> str:
-    """Turn an http(s) API URL into its datastream WebSocket URL.
-
-    ``https`` becomes ``wss`` and ``http`` becomes ``ws``; a first host label of exactly
-    ``api`` (in a host with more than one label) becomes ``datastream``; the path is
-    replaced by ``/datastream`` and the query is dropped. Raises ValueError for any other
-    scheme.
-    """
-    parts = urlsplit(api_url)
-    schemes = {"https": "wss", "http": "ws"}
-    if parts.scheme not in schemes or not parts.netloc:
-        raise ValueError(f"expected an http:// or https:// URL, got {api_url!r}")
-
-    userinfo, at, hostport = parts.netloc.rpartition("@")
-    labels = hostport.split(".")
-    if len(labels) > 1 and labels[0] == "api":
-        labels[0] = "datastream"
-    netloc = userinfo + at + ".".join(labels)
-    return urlunsplit((schemes[parts.scheme], netloc, "/datastream", "", ""))
-
-
-def _parse_datastream_url(text: str) -> str:
-    kind = "a ws://, wss://, http:// or https://"
-    parts = _split_url(text, kind)
-    if parts.scheme in ("ws", "wss"):
-        if "#" in text:
-            raise ValueError(
-                "expected a WebSocket URL without a fragment, which RFC 6455 does not "
-                "allow; remove the part from '#' on"
-            )
-        return text
-    if parts.scheme in ("http", "https"):
-        return derive_datastream_url(text)
-    raise ValueError(f"expected {kind} URL")
-
-
 def load_config(environ: Mapping[str, str] | None = None, dotenv_path: str | None = None) -> Config:
     """Build the :class:`Config` from ``environ`` (default ``os.environ``) and a .env file.
 
@@ -279,9 +219,9 @@ def _read_api_key(reader: EnvReader) -> str:
 
 
 def _read_urls(reader: EnvReader) -> dict[str, Any]:
-    api_url = reader.parse("SCHEMATIC_API_URL", DEFAULT_API_URL, _parse_api_url)
+    api_url = reader.parse("SCHEMATIC_API_URL", DEFAULT_API_URL, parse_api_url)
     derived = derive_datastream_url(api_url)
-    datastream_url = reader.parse("SCHEMATIC_DATASTREAM_URL", derived, _parse_datastream_url)
+    datastream_url = reader.parse("SCHEMATIC_DATASTREAM_URL", derived, parse_datastream_url)
     return {"api_url": api_url, "datastream_url": datastream_url}
 
 
