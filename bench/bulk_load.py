@@ -159,6 +159,7 @@ def _measure(
         "loaded": load["companies_done"] + load["users_done"],
         "peak_rss_mib": tree.peak_rss_mib,
         "peak_pss_mib": tree.peak_pss_mib,
+        "peak_pss_mib_by_process": watch.peak_pss_mib("replicator"),
         "simulator_peak_rss_mib": watch.samplers["simulator"].peak_rss_mib,
         "processes": max((sample.processes for sample in tree.samples), default=0),
         "cpu_percent": watch.cpu_percent(),

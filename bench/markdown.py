@@ -19,12 +19,15 @@ def _missing(value: float | None) -> bool:
 
 
 def rate(value: float | None) -> str:
-    """A rate with thousands separators and no decimals."""
-    return "n/a" if _missing(value) else f"{value:,.0f}"
+    """Format a rate with thousands separators and no decimals."""
+    if _missing(value):
+        return "n/a"
+    assert value is not None
+    return f"{round(value):,}"  # round() returns an int, which has no "-0"
 
 
 def ms(value: float | None) -> str:
-    """Milliseconds with one decimal."""
+    """Format milliseconds with one decimal."""
     return "n/a" if _missing(value) else f"{value:,.1f}"
 
 

@@ -1,11 +1,12 @@
 """Sample memory and CPU of a process tree from /proc, on a background thread.
 
-Every interval the sampler lists the root and all its descendants (by parent pid in
-/proc/<pid>/stat), reads VmRSS from /proc/<pid>/status, Pss from
-/proc/<pid>/smaps_rollup and utime + stime from /proc/<pid>/stat, and keeps the sums
-and the per-process CPU counters. RSS counts shared pages (forked children share the
-parent's) once per process, so the RSS sum overstates; PSS splits each shared page
-between the processes that map it, so the PSS sum is the tree's real share of memory.
+Every second the sampler lists the root and all its descendants (by parent pid in
+/proc/<pid>/stat). Every interval it reads VmRSS from /proc/<pid>/status, Pss from
+/proc/<pid>/smaps_rollup and utime + stime from /proc/<pid>/stat of each, and keeps
+the sums, the peak PSS of each process and the per-process CPU counters. RSS counts
+shared pages (forked children share the parent's) once per process, so the RSS sum
+overstates. PSS splits each shared page between the processes that map it, so the PSS
+sum is the tree's real share of memory.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import time
 from dataclasses import dataclass, field
 
 _TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+#: Seconds between two listings of a tree; a process that starts in between is missed
+#: for at most this long.
+LISTING_INTERVAL_S = 1.0
 
 
 @dataclass
@@ -102,6 +106,10 @@ class TreeSampler:
     from_zero: bool = False
     samples: list[TreeSample] = field(default_factory=list)
     cpu: dict[int, CpuWindow] = field(default_factory=dict)
+    #: The largest PSS seen of each process, whenever it was.
+    peak_pss_kib: dict[int, int] = field(default_factory=dict)
+    _known: list[int] = field(default_factory=list)
+    _next_listing: float = 0.0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -126,12 +134,23 @@ class TreeSampler:
         while not self._stop.wait(self.interval_s):
             self.sample()
 
+    def _pids(self) -> list[int]:
+        # Listing the tree reads every /proc/<pid>/stat on the machine, which costs more
+        # than the samples themselves; between listings the known pids are reused.
+        now = time.monotonic()
+        if now >= self._next_listing:
+            self._known = descendants(self.root)
+            self._next_listing = now + LISTING_INTERVAL_S
+        return [pid for pid in self._known if os.path.exists(f"/proc/{pid}")]
+
     def sample(self) -> None:
         rss = pss = 0
-        pids = descendants(self.root)
+        pids = self._pids()
         for pid in pids:
             rss += _kib_field(_read(f"/proc/{pid}/status"), "VmRSS:")
-            pss += _kib_field(_read(f"/proc/{pid}/smaps_rollup"), "Pss:")
+            own_pss = _kib_field(_read(f"/proc/{pid}/smaps_rollup"), "Pss:")
+            pss += own_pss
+            self.peak_pss_kib[pid] = max(own_pss, self.peak_pss_kib.get(pid, 0))
             self._note_cpu(pid)
         self.samples.append(TreeSample(time.time(), len(pids), rss, pss))
 
@@ -190,7 +209,7 @@ class MachineCpu:
 class Watch:
     """CPU of named process trees and of the whole machine over one ``with`` block.
 
-    ``roots`` maps a label to the root pid of a tree; ``roles`` names single pids inside
+    ``roots`` maps a label to the root pid of a tree. ``roles`` names single pids inside
     a tree, and a pid without a role is counted under its tree's label. The CPU of
     the trees named in ``from_zero`` counts from each process's start, for trees that
     start with the window.
@@ -209,6 +228,7 @@ class Watch:
         self.machine = MachineCpu()
         self.machine_busy = float("nan")
         self.started = self.wall_s = 0.0
+        self.own_cpu_s = 0.0
 
     def __enter__(self) -> Watch:
         for sampler in self.samplers.values():
@@ -216,10 +236,12 @@ class Watch:
             sampler.start()
         self.machine.start()
         self.started = time.monotonic()
+        self.own_cpu_s = -_own_cpu_s()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.wall_s = time.monotonic() - self.started
+        self.own_cpu_s += _own_cpu_s()
         self.machine_busy = self.machine.stop()
         for sampler in self.samplers.values():
             sampler.stop()
@@ -231,6 +253,24 @@ class Watch:
             for pid, seconds in sampler.cpu_by_pid().items():
                 name = self.roles.get(pid, label)
                 used[name] = used.get(name, 0.0) + seconds
+        used[MEASURING] = self.own_cpu_s
         wall = self.wall_s or float("nan")
         shares = {name: 100 * seconds / wall for name, seconds in used.items()}
         return dict(sorted(shares.items(), key=lambda item: -item[1]))
+
+    def peak_pss_mib(self, label: str) -> dict[str, float]:
+        """Return the peak PSS of each process of one tree in MiB, by role, largest first."""
+        peaks: dict[str, float] = {}
+        for pid, kib in self.samplers[label].peak_pss_kib.items():
+            name = self.roles.get(pid, label)
+            peaks[name] = peaks.get(name, 0.0) + kib / 1024
+        return dict(sorted(peaks.items(), key=lambda item: -item[1]))
+
+
+#: Label of the benchmark's own process, whose threads do the sampling and polling.
+MEASURING = "benchmark (measuring)"
+
+
+def _own_cpu_s() -> float:
+    times = os.times()
+    return times.user + times.system

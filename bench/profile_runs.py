@@ -22,7 +22,7 @@ from bench.stack import Stack, running_stack
 logger = logging.getLogger(__name__)
 
 PROFILE_S = 10.0
-#: Seconds a burst runs before the recording starts, so the profile sees steady load.
+#: Seconds a burst runs before the recording starts, so the profile records steady load.
 _LEAD_S = 2.0
 _DRAIN_TIMEOUT_S = 300.0
 _IDLE_ROLES = ("loader", "flags", "supervisor")

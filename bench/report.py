@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,6 @@ from bench.targets import missed
 
 
 def _header(results: dict[str, Any]) -> list[str]:
-    started = datetime.datetime.fromtimestamp(results["started_at"], datetime.timezone.utc)
     kind = "a quick smoke run (`--quick`)" if results["quick"] else "a full run"
     lines = [
         "# Benchmarks",
@@ -23,7 +23,7 @@ def _header(results: dict[str, Any]) -> list[str]:
         "machine with `python bench/run_all.py`, which wrote this page. Nothing here "
         "asserts a time; compare runs on the same machine only.",
         "",
-        f"This page comes from {kind} that started {started:%Y-%m-%d %H:%M} UTC and took "
+        f"This page comes from {kind} that started {run_started(results)} UTC and took "
         f"{results['duration_s'] / 60:.1f} minutes.",
         "",
     ]
@@ -121,6 +121,39 @@ def _errors(results: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+NOTES = Path(__file__).resolve().parent / "notes.md"
+#: First line of bench/notes.md: the start of the run the notes were written for.
+_NOTES_RUN = re.compile(r"<!-- run started: ([0-9-]+ [0-9:]+) UTC -->")
+
+
+def run_started(results: dict[str, Any]) -> str:
+    """Return the start of a run as the page shows it, e.g. ``2026-12-04 17:09``."""
+    started = datetime.datetime.fromtimestamp(results["started_at"], datetime.timezone.utc)
+    return f"{started:%Y-%m-%d %H:%M}"
+
+
+def _notes(results: dict[str, Any]) -> list[str]:
+    """Include bench/notes.md, the written reading of a run, and state which run it reads.
+
+    The notes are written by hand after a run. When they name another run than the one
+    whose numbers the page shows, the page warns about it.
+    """
+    if not NOTES.exists():
+        return []
+    text = NOTES.read_text(encoding="utf-8")
+    match = _NOTES_RUN.search(text)
+    body = _NOTES_RUN.sub("", text).strip()
+    lines = ["## What bounds the missed targets", ""]
+    if match is None or match.group(1) != run_started(results):
+        written_for = f"the run started {match.group(1)} UTC" if match else "another run"
+        lines += [
+            f"> These notes were written for {written_for}, not for the run on this page: "
+            "check them against the numbers above.",
+            "",
+        ]
+    return [*lines, body, ""]
+
+
 def render(results: dict[str, Any]) -> str:
     """Return the whole page for ``results``."""
     lines = _header(results) + _errors(results) + _targets(results)
@@ -132,6 +165,7 @@ def render(results: dict[str, Any]) -> str:
         lines += bulk_section(results["bulk_load"])
     if "throughput" in results:
         lines += health_section(results["throughput"])
+    lines += _notes(results)
     lines += profiles_section(results.get("profiles", {}), missed(results["targets"]))
     lines += _environment(results) + _commands(results)
     return "\n".join(lines).rstrip() + "\n"

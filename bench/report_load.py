@@ -6,6 +6,7 @@ from itertools import zip_longest
 from typing import Any
 
 from bench import markdown as md
+from bench.proc_sampler import MEASURING
 from bench.targets import BULK_RATE_MIN, MIB
 
 #: The profile phase that explains each target.
@@ -41,7 +42,7 @@ def _size_rows(sizes: list[dict[str, Any]]) -> list[list[str]]:
 
 
 def _cpu_per_entity(entry: dict[str, Any], names: list[str]) -> float:
-    """CPU microseconds per loaded entity of the named processes together."""
+    """Return the CPU microseconds per loaded entity of the named processes together."""
     share = sum(entry["cpu_percent"].get(name, 0.0) for name in names)
     return share / 100 * entry["ready_s"] * 1e6 / entry["entities"]
 
@@ -51,7 +52,7 @@ def bulk_bound(entry: dict[str, Any]) -> str:
     cpu = entry["cpu_percent"]
     simulator = cpu.get("simulator", 0.0)
     loader = cpu.get("loader", 0.0)
-    replicator_names = [name for name in cpu if name != "simulator"]
+    replicator_names = [name for name in cpu if name not in ("simulator", MEASURING)]
     sim_us = _cpu_per_entity(entry, ["simulator"])
     own_us = _cpu_per_entity(entry, replicator_names)
     text = (
@@ -84,10 +85,37 @@ def _growth(sizes: list[dict[str, Any]]) -> str:
     small, large = sizes[0], sizes[-1]
     factor = large["size"] / small["size"]
     grown = (large["peak_pss_mib"] - small["peak_pss_mib"]) * MIB
+    per_entity = grown * 1e6 / (large["entities"] - small["entities"])
     return (
         f"With {factor:.0f} times the entities, the peak PSS sum changed by {grown:+,.0f} MB "
-        f"({small['peak_pss_mib'] * MIB:,.0f} -> {large['peak_pss_mib'] * MIB:,.0f} MB)."
+        f"({small['peak_pss_mib'] * MIB:,.0f} -> {large['peak_pss_mib'] * MIB:,.0f} MB), "
+        f"{per_entity:,.0f} bytes per additional entity: memory that grows with the dataset."
     )
+
+
+def _memory_rows(sizes: list[dict[str, Any]]) -> list[list[str]]:
+    """Return peak PSS rows per process and size; none for results recorded without it."""
+    if not all("peak_pss_mib_by_process" in entry for entry in sizes):
+        return []
+    names = list(sizes[-1]["peak_pss_mib_by_process"])
+    rows = []
+    for name in names:
+        peaks = [entry["peak_pss_mib_by_process"].get(name, 0.0) * MIB for entry in sizes]
+        rows.append([name, *(f"{peak:,.0f}" for peak in peaks)])
+    return rows
+
+
+def _memory_lines(sizes: list[dict[str, Any]]) -> list[str]:
+    rows = _memory_rows(sizes)
+    if not rows:
+        return []
+    headers = ["process", *(f"{entry['size']:,} + {entry['size']:,}" for entry in sizes)]
+    return [
+        "Peak PSS of each process (MB), whenever it came; the sum of these peaks can "
+        "exceed the peak of the sum:",
+        "",
+        *md.table(headers, rows),
+    ]
 
 
 def bulk_section(result: dict[str, Any]) -> list[str]:
@@ -102,7 +130,7 @@ def bulk_section(result: dict[str, Any]) -> list[str]:
         "start-to-finish time from `/status`. Memory is summed over the supervisor and "
         "every descendant, sampled every 0.25 s from `/proc/<pid>/status` (VmRSS) and "
         "`/proc/<pid>/smaps_rollup` (Pss). Forked processes share pages, which the RSS "
-        "sum counts once per process; PSS divides each shared page among the processes "
+        "sum counts once per process. PSS divides each shared page among the processes "
         "that map it, so the PSS sum is the memory the replicator really holds. MB are "
         "10^6 bytes.",
         "",
@@ -114,13 +142,22 @@ def bulk_section(result: dict[str, Any]) -> list[str]:
         _size_rows(sizes),
     )  # fmt: skip
     lines += [_growth(sizes), ""]
+    lines += _memory_lines(sizes)
+
     largest = sizes[-1]
     lines += ["CPU per process during the largest load:", ""]
     lines += md.table(
         ["process", "CPU (% of one core)", "CPU µs per entity"],
         md.cpu_rows(largest["cpu_percent"], largest["entities_per_s"]),
     )
-    lines += [bulk_bound(largest), ""]
+    lines += [
+        bulk_bound(largest),
+        "",
+        "`health (child)` is the gunicorn worker, which serves the benchmark's `/ready` "
+        "polls. `benchmark (measuring)`, where listed, is the process that runs the "
+        "benchmark: it samples /proc every 0.25 s and polls `/ready`.",
+        "",
+    ]
     return lines
 
 
@@ -147,18 +184,25 @@ def profiles_section(profiles: dict[str, Any], missed: set[str]) -> list[str]:
         "py-spy 0.4 recorded each busy process for 10 s at 100 samples/s (`py-spy record "
         "-p PID -d 10 -r 100 --gil -f raw -o FILE`), in a separate run under the same "
         "load unless noted. With `--gil` a sample is taken only from the thread that "
-        "holds the GIL, so the samples show where the process spends Python time "
-        "(C extensions that keep the GIL, such as orjson and hiredis, included); sleeps, "
-        "waits and system calls that release the GIL are left out. *GIL held* is the "
-        "share of the 10 s with a sample; user and system CPU come from /proc over the "
-        "same window, and system time is mostly socket and pipe I/O. Each table ranks "
-        "the innermost frames of the samples, in any code, and the replicator's and "
+        "holds the GIL, so the samples show where the process spends Python time, C "
+        "extensions that keep the GIL included (orjson, hiredis). Sleeps, waits and "
+        "system calls release the GIL and are left out. *GIL held* is the share of the "
+        "10 s with a sample. User and system CPU come from /proc over the same window, "
+        "and system time is mostly socket and pipe I/O. Each table ranks the innermost "
+        "frames of the samples, in any code. Next to them it ranks the replicator's and "
         "simulator's own functions by the share of samples that have them anywhere on "
-        "the stack (the start-up chain that every forked process carries is left out).",
+        "the stack, without the start-up chain that every forked process carries.",
         "",
     ]
     for phase in phases:
         lines += _phase_lines(phase, profiles.get(phase))
+        if phase == "bulk" and "memory" in missed:
+            lines += [
+                "The memory target is missed too. A CPU profile does not show memory: "
+                "section 3 gives how the peak PSS grows with the dataset and, when the run "
+                "recorded it, the peak of each process.",
+                "",
+            ]
     return lines
 
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from bench import markdown as md
+from bench.proc_sampler import MEASURING
 from bench.targets import THROUGHPUT_MIN
 from bench.throughput import APPLIED_SHARE, BACKLOG_GROWTH_SHARE
 
 #: Processes that are not the replicator in a stream benchmark's CPU table.
-OTHERS = ("simulator", "redis-server", "naive baseline")
+OTHERS = ("simulator", "redis-server", "naive baseline", MEASURING)
 
 
 def replicator_cpu(cpu_percent: dict[str, float]) -> float:
-    """Percent of one core used by the replicator's processes together."""
+    """Return the percent of one core used by the replicator's processes together."""
     return sum(share for name, share in cpu_percent.items() if name not in OTHERS)
 
 
@@ -107,16 +108,17 @@ def throughput_section(result: dict[str, Any]) -> list[str]:
         "keys (the record and three lookups), so key writes per second are four times "
         "the applied rate.",
         "",
-        f"**Sustained** means: the simulator offered a rate for the step window, and "
-        f"(1) the replicator applied the whole burst at no less than "
-        f"{APPLIED_SHARE:.0%} of the offered rate, counted from the first scheduled send "
-        f"to the moment `/status` -> `details.stream.cursor` reached the burst's last "
-        f"stream id, and (2) over the second half of the window the backlog (messages "
-        f"scheduled by then minus messages applied, from the cursor polled every 0.1 s) "
-        f"grew by less than {BACKLOG_GROWTH_SHARE:.0%} of the offered rate per second "
+        "**Sustained** means: the simulator offered a rate for the step window, and "
+        "(1) the replicator applied the whole burst at no less than "
+        f"{APPLIED_SHARE * 100:.0f} % of the offered rate, counted from the first "
+        "scheduled send to the moment `/status` -> `details.stream.cursor` reached the "
+        "burst's last stream id, and (2) over the second half of the window the backlog "
+        "(messages scheduled by then minus messages applied, from the cursor polled "
+        "every 0.1 s) grew by less than "
+        f"{BACKLOG_GROWTH_SHARE * 100:.0f} % of the offered rate per second "
         f"(least-squares slope). The step window was {result['step_s']:g} s. The offered "
         f"rates step up through fractions {fractions} of the full-speed rate, then 15 % "
-        "more each step, and stop at the first rate not sustained; one more step then "
+        "more each step, and stop at the first rate not sustained. One more step then "
         "tries the middle between the last sustained rate and that one. The bursts cycle "
         "through 1,000 companies.",
         "",
@@ -142,11 +144,12 @@ def throughput_section(result: dict[str, Any]) -> list[str]:
     lines += [
         f"The ceiling is `{result['ceiling']['command']}` against the same redis-server "
         "(one key, so every SET replaces the same value). The naive baseline is "
-        "`bench/naive_baseline.py`: one process, a websocket-client `WebSocketApp` "
-        "whose `on_message` writes each change with individual redis-py `SET` commands "
-        f"(record, then each lookup), against its own redis-server and simulator; its "
-        f"applied rate comes from the SET call count in Redis `INFO commandstats`. "
-        f"A burst of {result['naive']['count']:,} changes, published at full speed.",
+        "`bench/naive_baseline.py`, one process with a websocket-client `WebSocketApp`. "
+        "Its `on_message` writes each change with individual redis-py `SET` commands "
+        "(the record, then each lookup). It runs against its own redis-server and "
+        "simulator, and its applied rate comes from the SET call count in Redis "
+        f"`INFO commandstats`, for a burst of {result['naive']['count']:,} changes "
+        "published at full speed.",
         "",
         "### CPU per process at full speed",
         "",
@@ -159,7 +162,9 @@ def throughput_section(result: dict[str, Any]) -> list[str]:
         throughput_bound(result),
         "",
         "`health (child)` is the gunicorn worker; part of its CPU answers the "
-        "benchmark's own reads of `/status` (10 to 20 per second) that follow the cursor.",
+        "benchmark's own reads of `/status` (10 to 20 per second) that follow the cursor. "
+        "`benchmark (measuring)`, where listed, is the process that runs the benchmark: "
+        "it samples /proc and sends those reads.",
         "",
     ]
     return lines
@@ -187,12 +192,12 @@ def health_section(result: dict[str, Any]) -> list[str]:
 
     burst = health["burst"]
     lines += [
-        "A separate process sent one GET every 20 ms, taking `/health`, `/ready` and "
-        "`/metrics` in turn over one keep-alive connection, while the replicator applied "
-        f"a burst at {md.rate(health['rate'])} changes/s, the highest sustained rate "
-        f"(applied {md.rate(burst['applied_rate'])} /s in this run, machine CPU "
-        f"{md.pct(burst['machine_busy_percent'])} busy, load average {burst['load']:.2f}). "
-        "Latency is the client's wall time for the whole request.",
+        "A separate process sent one GET every 20 ms over one keep-alive connection, "
+        "taking `/health`, `/ready` and `/metrics` in turn. Meanwhile the replicator "
+        f"applied a burst offered at {md.rate(health['rate'])} changes/s, the highest "
+        f"sustained rate (applied {md.rate(burst['applied_rate'])} /s in this run, machine "
+        f"CPU {md.pct(burst['machine_busy_percent'])} busy, load average "
+        f"{burst['load']:.2f}). Latency is the client's wall time for the whole request.",
         "",
     ]
     lines += md.table(
@@ -256,10 +261,10 @@ def freshness_section(result: dict[str, Any]) -> list[str]:
         "the stamp: the stamp is then late, the delay too short, and in the extreme the "
         "event comes before the stamp (an early event). An event is "
         "stamped when the listener reads it, which adds Redis pub/sub delivery and the "
-        "listener's scheduling; the calibration below measures that share by SETting "
-        "keys from the benchmark process (one every 5 ms) and timing their events the "
-        "same way, while the replicator is idle. Under load the listener competes for "
-        "the same two CPUs, so its share can grow.",
+        "listener's scheduling. The calibration below measures that share: the benchmark "
+        "process SETs keys (one every 5 ms) and times their events the same way, while "
+        "the replicator is idle. Under load the listener competes for the same two CPUs, "
+        "so its share can grow.",
         "",
     ]
     calibration = [

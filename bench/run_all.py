@@ -38,8 +38,9 @@ BENCHMARKS = ("throughput", "freshness", "bulk-load")
 DEFAULT_OUTPUT = REPO / "docs" / "benchmarks.md"
 
 
-def build_options(quick: bool) -> dict[str, Any]:
-    """Options of every benchmark, full or quick."""
+def build_options(quick: bool, profile: bool) -> dict[str, Any]:
+    """Options of every benchmark, full or quick; ``profile`` lets the bulk load record
+    py-spy profiles during its largest size."""
     if quick:
         return {
             "throughput": throughput.ThroughputOptions(
@@ -52,12 +53,12 @@ def build_options(quick: bool) -> dict[str, Any]:
                 naive_count=5_000,
             ),
             "freshness": freshness.FreshnessOptions(window_s=3.0, calibration_probes=100),
-            "bulk-load": bulk_load.BulkLoadOptions(sizes=(10_000, 50_000)),
+            "bulk-load": bulk_load.BulkLoadOptions(sizes=(10_000, 50_000), profile=profile),
         }
     return {
         "throughput": throughput.ThroughputOptions(full_speed_count=60_000, naive_count=20_000),
         "freshness": freshness.FreshnessOptions(),
-        "bulk-load": bulk_load.BulkLoadOptions(),
+        "bulk-load": bulk_load.BulkLoadOptions(profile=profile),
     }
 
 
@@ -90,8 +91,10 @@ def _run_benchmark(
         results.setdefault("errors", {})[name] = traceback.format_exc()
 
 
-def run_benchmarks(selected: list[str], quick: bool, work_dir: Path) -> dict[str, Any]:
-    options = build_options(quick)
+def run_benchmarks(
+    selected: list[str], quick: bool, profile: bool, work_dir: Path
+) -> dict[str, Any]:
+    options = build_options(quick, profile)
     results: dict[str, Any] = {
         "started_at": time.time(),
         "quick": quick,
@@ -177,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="replicator-bench-"))
     work_dir.mkdir(parents=True, exist_ok=True)
     selected = [name for name in BENCHMARKS if not args.bench or name in args.bench]
-    results = run_benchmarks(selected, args.quick, work_dir)
+    results = run_benchmarks(selected, args.quick, not args.no_profile, work_dir)
     results["targets"] = targets.evaluate(results)
     if not args.no_profile:
         try:

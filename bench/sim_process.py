@@ -166,7 +166,7 @@ def _run_command(simulator: Any, command: str, args: tuple[Any, ...]) -> Any:
 
 
 def _burst(simulator: Any, count: int, rate: float, pool_size: int) -> tuple[Any, ...]:
-    # The burst pool holds companies 0 .. size-1, built by make_burst_company, whose id
+    # The burst pool contains companies 0 .. size-1, built by make_burst_company, whose id
     # is catalog.entity_id("comp", index); position i of the burst uses pool[i % size].
     size = max(1, min(pool_size, count))
     pool_ids = [simulator.catalog.entity_id("comp", index) for index in range(size)]

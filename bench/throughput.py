@@ -34,7 +34,7 @@ from bench.stats import slope
 logger = logging.getLogger(__name__)
 
 #: Settings of the replicator for this benchmark. BATCH_SIZE and BATCH_TIMEOUT let a
-#: worker write hundreds of changes per pipeline; the larger queue keeps the ingest
+#: worker write hundreds of changes per pipeline. The larger queue keeps the ingest
 #: from waiting on a full shard while a worker writes.
 TUNED_ENV = {
     "BATCH_SIZE": "200",
@@ -46,7 +46,7 @@ TUNED_ENV = {
 APPLIED_SHARE = 0.95
 BACKLOG_GROWTH_SHARE = 0.05
 #: How often the cursor is read from /status while a burst is published, and after.
-#: Each read is a request that the health server's worker answers.
+#: Each read is a request that the health server's worker serves.
 _SAMPLE_INTERVAL_S = 0.1
 _DRAIN_POLL_S = 0.05
 _DRAIN_TIMEOUT_S = 180.0

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime
 import json
 from pathlib import Path
 from typing import Any
@@ -50,3 +51,23 @@ def test_render_lists_failures_without_sections() -> None:
     assert "TimeoutError: no cursor" in page
     assert "## 1. Stream throughput" not in page
     assert "## 4. Health under load" not in page
+
+
+def test_render_flags_notes_of_other_run() -> None:
+    results = _sample()
+    results["started_at"] = 0.0
+    page = report.render(results)
+    assert "## What bounds the missed targets" in page
+    assert "not for the run on this page" in page
+
+
+def test_render_notes_of_same_run() -> None:
+    results = _sample()
+    match = report._NOTES_RUN.search(report.NOTES.read_text(encoding="utf-8"))
+    assert match is not None
+    started = datetime.datetime.strptime(match.group(1), "%Y-%m-%d %H:%M")
+    results["started_at"] = started.replace(tzinfo=datetime.timezone.utc).timestamp() + 30
+    page = report.render(results)
+    assert "## What bounds the missed targets" in page
+    assert "not for the run on this page" not in page
+    assert "<!-- run started:" not in page
