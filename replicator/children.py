@@ -137,10 +137,18 @@ def start_child(child: Child, status: StatusBlock) -> None:
     status.slot(child.slot_index).pid = child.process.pid or 0
 
 
+#: Niceness added to the data-plane children (ingest, loader, workers). When the CPUs
+#: are saturated, the health server and the supervisor then get the CPU first, so
+#: /health and /ready stay fast under load and a liveness probe does not time out.
+DATA_PLANE_NICENESS = 3
+
+
 def _child_main(child: Child) -> None:
     """Run ``child.target`` in the forked process and exit with its code."""
     procutil.die_with_parent()
     logs.set_role(child.role)
+    if child.kind != "health":
+        os.nice(DATA_PLANE_NICENESS)
     try:
         code = child.target() or 0
     except Exception:

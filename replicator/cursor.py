@@ -33,12 +33,28 @@ def stream_id_after(candidate: str, reference: str) -> bool:
     return candidate > reference
 
 
+def _order_key(stream_id: str) -> tuple[int, int, str]:
+    """``(ms, seq, text)`` of an id, with ms -1 when it is not in ``<ms>-<seq>`` form."""
+    parsed = parse_stream_id(stream_id)
+    if parsed is None:
+        return (-1, -1, stream_id)
+    return (parsed[0], parsed[1], stream_id)
+
+
+def _after(candidate: tuple[int, int, str], reference: tuple[int, int, str]) -> bool:
+    """:func:`stream_id_after` on keys parsed once."""
+    if candidate[0] >= 0 and reference[0] >= 0:
+        return candidate[:2] > reference[:2]
+    return candidate[2] > reference[2]
+
+
 class CursorTracker:
     """Thread-safe low-water mark over stream ids in arrival order."""
 
     def __init__(self, committed: str = "") -> None:
         self._lock = threading.Lock()
         self._committed = committed
+        self._committed_key = _order_key(committed) if committed else None
         self._in_flight: OrderedDict[str, bool] = OrderedDict()
 
     @property
@@ -56,10 +72,13 @@ class CursorTracker:
 
         A False result marks a duplicate from a replay overlap, which the caller drops.
         """
+        if not stream_id:
+            return False
+        key = _order_key(stream_id)
         with self._lock:
-            if not stream_id or stream_id in self._in_flight:
+            if stream_id in self._in_flight:
                 return False
-            if self._committed and not stream_id_after(stream_id, self._committed):
+            if self._committed_key is not None and not _after(key, self._committed_key):
                 return False
             self._in_flight[stream_id] = False
             return True
@@ -78,12 +97,16 @@ class CursorTracker:
         with self._lock:
             self._in_flight.clear()
             self._committed = committed
+            self._committed_key = _order_key(committed) if committed else None
 
     def _advance(self) -> None:
+        before = self._committed
         in_flight = self._in_flight
         while in_flight:
             stream_id, done = next(iter(in_flight.items()))
             if not done:
-                return
+                break
             in_flight.popitem(last=False)
             self._committed = stream_id
+        if self._committed != before:
+            self._committed_key = _order_key(self._committed)

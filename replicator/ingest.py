@@ -239,7 +239,7 @@ class Ingest:
         route = router.route(raw, self.shards)
 
         if route.stream_id:
-            self.status.globals.last_stream_id = encode_text(route.stream_id, 48)
+            self.status.globals.last_stream_id = route.stream_id.encode("utf-8", "replace")[:47]
         if route.action == "worker" and route.change is not None:
             if route.stream_id and not self.tracker.track(route.stream_id):
                 self.slot.skipped += 1  # A replay duplicate of something already applied.
@@ -314,6 +314,8 @@ class Ingest:
 
 def _readable(ws: websocket.WebSocket) -> bool:
     """Tell whether more frame bytes are already waiting, without blocking."""
+    if isinstance(ws, datastream.BufferedWebSocket) and ws.has_buffered_frame_data():
+        return True
     sock = ws.sock
     if sock is None:
         return False

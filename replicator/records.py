@@ -303,15 +303,29 @@ def _record_source(name: str, fields: list[Field], namespace: dict[str, Any]) ->
     return "\n".join(lines)
 
 
-def _field_source(index: int, field: Field, namespace: dict[str, Any]) -> list[str]:
-    key = repr(field.name)
+def _default_source(index: int, field: Field, namespace: dict[str, Any]) -> str:
+    """Python source of a field's default: a literal where one is safe, else a call."""
+    kind = field.type.kind
+    if field.nullable:
+        return "None"
+    if kind == schema.LIST:
+        return "[]"
+    if kind == schema.MAP:
+        return "{}"
+    if kind in _SCALARS:
+        return repr(_SCALARS[kind][1])
     default_name = f"_default_{index}"
     namespace[default_name] = _default_factory(field)
+    return f"{default_name}()"
+
+
+def _field_source(index: int, field: Field, namespace: dict[str, Any]) -> list[str]:
+    key = repr(field.name)
     lines = [
         f"        field = {key}",
         f"        value = get({key})",
         "        if value is None:",
-        f"            result[{key}] = {default_name}()",
+        f"            result[{key}] = {_default_source(index, field, namespace)}",
     ]
     kind = field.type.kind
     if kind in _FAST_CHECKS:

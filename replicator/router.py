@@ -7,8 +7,7 @@ at the envelope; the worker that receives the frame parses its ``data``.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -31,9 +30,8 @@ class BadFrame(ValueError):
     """A frame that is not a datastream message; it is logged, counted and skipped."""
 
 
-@dataclass(frozen=True)
-class Route:
-    """Where one frame goes.
+class Route(NamedTuple):
+    """Where one frame goes (a named tuple: one is built per frame, on the hot path).
 
     ``action`` is one of ``worker`` (put ``change`` on the queue of ``kind`` and
     ``shard``), ``reload``, ``confirmation``, ``error``, ``ignore`` or ``invalid``.
@@ -56,12 +54,39 @@ def shard_for(entity_id: str, shard_count: int) -> int:
     return zlib.crc32(entity_id.encode("utf-8")) % shard_count
 
 
-def parse_envelope(raw: bytes) -> dict[str, Any]:
-    """Decode a frame and check the envelope field types."""
+_DATA_KEY = b',"data":'
+_PREFIX_FIELDS = ("entity_type", "message_type", "entity_id", "stream_id")
+
+
+def _decode_prefix(raw: bytes) -> dict[str, Any] | None:
+    """Decode only the envelope fields written before ``data``, when all are there.
+
+    Routing needs four short fields, while ``data`` is most of a frame. When the server
+    writes ``data`` last, as the datastream does, the text before it is a complete
+    JSON object once closed with ``}``; a ``,"data":`` sequence cannot occur earlier,
+    inside a string, because quotes in strings are escaped. Anything else returns None
+    and the whole frame is decoded. The worker decodes ``data`` and skips it if invalid.
+    """
+    position = raw.find(_DATA_KEY)
+    if position < 0:
+        return None
     try:
-        message = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise BadFrame(f"invalid JSON ({exc})") from None
+        prefix = orjson.loads(raw[:position] + b"}")
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(prefix, dict) or not all(f in prefix for f in _PREFIX_FIELDS):
+        return None
+    return prefix
+
+
+def parse_envelope(raw: bytes) -> dict[str, Any]:
+    """Decode a frame's envelope and check its field types."""
+    message = _decode_prefix(raw)
+    if message is None:
+        try:
+            message = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise BadFrame(f"invalid JSON ({exc})") from None
 
     if not isinstance(message, dict):
         raise BadFrame(f"expected a JSON object, got {type(message).__name__}")
@@ -97,7 +122,7 @@ def route(raw: bytes, shard_count: int) -> Route:
     if message_type == "reload":
         return Route("reload", **base)
     if message_type == "error":
-        return Route("error", detail=_error_text(message.get("data")), **base)
+        return Route("error", detail=_error_text(_full_data(raw, message)), **base)
     if entity_type in SUBSCRIPTION_TYPES:
         return Route("confirmation", **base)
     if entity_type == "rulesengine.Flags":
@@ -128,7 +153,7 @@ def _route_entity(
 ) -> Route:
     kind = ENTITY_TYPES[base["entity_type"]]
     message_type = base["message_type"]
-    entity_id = message.get("entity_id") or _data_id(message.get("data"))
+    entity_id = message.get("entity_id") or _data_id(_full_data(raw, message))
     if message_type not in CHANGE_TYPES:
         detail = f"unknown message type {message_type!r:.40}"
         return Route("invalid", detail=detail, entity_id=entity_id or "", **base)
@@ -139,6 +164,17 @@ def _route_entity(
     change: Change = (message_type, entity_id, base["stream_id"], raw)
     shard = shard_for(entity_id, shard_count)
     return Route("worker", kind=kind, shard=shard, change=change, entity_id=entity_id, **base)
+
+
+def _full_data(raw: bytes, message: dict[str, Any]) -> Any:
+    """``data`` of the frame, decoding the whole frame if only its envelope was."""
+    if "data" in message:
+        return message["data"]
+    try:
+        full = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return full.get("data") if isinstance(full, dict) else None
 
 
 def _data_id(data: Any) -> str:

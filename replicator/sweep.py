@@ -35,32 +35,42 @@ def digest(text: str) -> int:
 
 
 class SeenSet:
-    """A compact set of strings, stored as sorted 64-bit hashes.
+    """A compact set of strings, stored as 64-bit hashes in 256 sorted buckets.
 
     A hash collision can only make an absent entity look present, which keeps a
-    key that should have gone; it never deletes one that should stay.
+    key that should have gone; it never deletes one that should stay. Buckets (by the
+    hash's top byte) are sorted one at a time when first searched, so sorting never
+    turns more than a 256th of the hashes into Python integers at once.
     """
 
+    BUCKETS = 256
+
     def __init__(self) -> None:
-        self._hashes = array("Q")
-        self._sorted = True
+        self._buckets = [array("Q") for _ in range(self.BUCKETS)]
+        self._unsorted = set(range(self.BUCKETS))
+        self._count = 0
 
     def add(self, text: str) -> None:
-        self._hashes.append(digest(text))
-        self._sorted = False
+        value = digest(text)
+        bucket = value >> 56
+        self._buckets[bucket].append(value)
+        self._unsorted.add(bucket)
+        self._count += 1
 
     def __len__(self) -> int:
-        return len(self._hashes)
+        return self._count
 
     def __contains__(self, text: object) -> bool:
         if not isinstance(text, str):
             return False
-        if not self._sorted:
-            self._hashes = array("Q", sorted(self._hashes))
-            self._sorted = True
         value = digest(text)
-        index = bisect_left(self._hashes, value)
-        return index < len(self._hashes) and self._hashes[index] == value
+        bucket = value >> 56
+        hashes = self._buckets[bucket]
+        if bucket in self._unsorted:
+            hashes = self._buckets[bucket] = array("Q", sorted(hashes))
+            self._unsorted.discard(bucket)
+        index = bisect_left(hashes, value)
+        return index < len(hashes) and hashes[index] == value
 
 
 class Sweeper:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import pytest
 import redis
 
 from replicator import keys, records
@@ -244,3 +245,44 @@ def test_full_during_load_discards_older_parked_partial(redis_client: redis.Redi
 
     assert stored(redis_client, "c1")["keys"] == {"new": "y"}
     assert applier.parked_count == 0
+
+
+class FailingOnceWriter(Writer):
+    """Fails the first batch write after it was armed, as a Redis outage would."""
+
+    armed = False
+
+    def write_batch(self, *args: Any, **kwargs: Any) -> None:
+        if self.armed:
+            self.armed = False
+            raise redis.ConnectionError("simulated outage")
+        super().write_batch(*args, **kwargs)
+
+
+def test_remembered_lookups_survive_a_failed_write(redis_client: redis.Redis) -> None:
+    writer = FailingOnceWriter(redis_client, 0)
+    applier = EntityApplier("company", VERSION, writer)
+    applier.apply([stream("full", "c1", company("c1", keys={"domain": "one.io"}))])
+    rename = [stream("full", "c1", company("c1", keys={"domain": "two.io"}), "2-0")]
+
+    writer.armed = True
+    with pytest.raises(redis.ConnectionError):
+        applier.apply(rename)
+    applier.apply(rename)  # The worker retries the same batch.
+
+    assert lookup(redis_client, "domain", "one.io") is None
+    assert lookup(redis_client, "domain", "two.io") == b'"c1"'
+
+
+def test_full_after_full_uses_remembered_lookups(redis_client: redis.Redis) -> None:
+    applier = make_applier(redis_client)
+    applier.apply([stream("full", "c1", company("c1", keys={"domain": "a.io"}))])
+    reads: list[list[str]] = []
+    original = applier.writer.get_many
+    applier.writer.get_many = lambda keys: reads.append(list(keys)) or original(keys)  # type: ignore[method-assign]
+
+    applier.apply([stream("full", "c1", company("c1", keys={"domain": "b.io"}), "2-0")])
+
+    assert reads == [[]]
+    assert lookup(redis_client, "domain", "a.io") is None
+    assert lookup(redis_client, "domain", "b.io") == b'"c1"'

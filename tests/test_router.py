@@ -106,3 +106,41 @@ def test_shard_for_is_stable_and_in_range() -> None:
 
     assert shards == set(range(5))
     assert router.shard_for("comp_42", 5) == router.shard_for("comp_42", 5)
+
+
+def test_envelope_before_data_is_read_without_data() -> None:
+    raw = (
+        b'{"entity_type":"rulesengine.Company","message_type":"partial","entity_id":"c1",'
+        b'"stream_id":"9-1","data":{"keys":{"domain":"x,\\"data\\":y"}}}'
+    )
+
+    envelope = router.parse_envelope(raw)
+    route = router.route(raw, 2)
+
+    assert "data" not in envelope
+    assert envelope["entity_id"] == "c1"
+    assert route.action == "worker"
+    assert route.change == ("partial", "c1", "9-1", raw)
+
+
+def test_envelope_in_any_order_falls_back_to_full_decode() -> None:
+    raw = frame(
+        data={"id": "c2"}, stream_id="3-0", entity_type="rulesengine.Company", message_type="delete"
+    )
+
+    route = router.route(raw, 2)
+
+    assert route.action == "worker"
+    assert route.entity_id == "c2"
+
+
+def test_invalid_data_reaches_the_worker_to_be_skipped_there() -> None:
+    raw = (
+        b'{"entity_type":"rulesengine.Company","message_type":"full","entity_id":"c3",'
+        b'"stream_id":"4-0","data":{not json}}'
+    )
+
+    route = router.route(raw, 2)
+
+    assert route.action == "worker"
+    assert route.stream_id == "4-0"

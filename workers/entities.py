@@ -18,6 +18,7 @@ import orjson
 from replicator import keys, merge, records
 from replicator.logs import log_every
 from replicator.router import Change
+from workers.lookups import LookupMemory
 from workers.writer import Writer
 
 logger = logging.getLogger(__name__)
@@ -26,6 +27,11 @@ logger = logging.getLogger(__name__)
 MAX_PARKED_PARTIALS = 100_000
 
 STREAM_OPS = ("full", "partial", "delete")
+#: Returned by _plan_entity when what an entity's stored lookups are is not known.
+UNKNOWN = object()
+#: Operations that need the stored record, and those that need only its lookups.
+NEEDS_RECORD = ("partial", "sweep", "sweep_lookup")
+NEEDS_LOOKUPS = ("full", "delete")
 CONTROL_OPS = ("begin", "fence", "end")
 
 Normalizer = Callable[[Any], dict[str, Any]]
@@ -49,6 +55,7 @@ class EntityState:
 
     entity_id: str
     fetched: bool = False
+    known_lookups: frozenset[str] | None = None  # stored lookups, when not fetched
     previous_raw: bytes | None = None
     previous: dict[str, Any] | None = None
     record: dict[str, Any] | None = None
@@ -71,6 +78,7 @@ class EntityApplier:
         self.version = version
         self.writer = writer
         self.first_load_done = first_load_done
+        self.memory = LookupMemory()
         self.normalize: Normalizer = (
             records.normalize_company if kind == "company" else records.normalize_user
         )
@@ -132,9 +140,18 @@ class EntityApplier:
         states: dict[str, EntityState] = {}
         for op, entity_id, _, _ in operations:
             state = states.setdefault(entity_id, EntityState(entity_id))
-            # A load overwrites the record blindly; every other op needs the stored one.
-            if op != "load":
+            if op in NEEDS_RECORD:
                 state.fetched = True
+            elif op in NEEDS_LOOKUPS and not state.fetched:
+                state.known_lookups = self.memory.get(entity_id)
+                state.fetched = state.known_lookups is None
+        for state in states.values():
+            if state.fetched:
+                state.known_lookups = None
+            elif state.known_lookups is None:
+                # Only loads: the record is overwritten blindly, and lookups it no longer
+                # has are left for the sweep after the load.
+                state.known_lookups = self.memory.get(state.entity_id)
 
         wanted = [state for state in states.values() if state.fetched]
         record_keys = [keys.record_key(self.kind, self.version, s.entity_id) for s in wanted]
@@ -271,9 +288,18 @@ class EntityApplier:
         values: dict[str, bytes] = {}
         deletes: list[str] = []
         conditional: list[tuple[str, bytes]] = []
+        remembered: list[tuple[str, frozenset[str] | None]] = []
         for state in states:
-            self._plan_entity(state, values, deletes, conditional)
+            after = self._plan_entity(state, values, deletes, conditional)
+            if after is not UNKNOWN:
+                remembered.append((state.entity_id, after))
         self.writer.write_batch(values, deletes, conditional)
+        # Only now that Redis holds them: a failed batch is retried from what is stored.
+        for entity_id, lookups in remembered:
+            if lookups is None:
+                self.memory.forget(entity_id)
+            else:
+                self.memory.remember(entity_id, lookups)
 
     def _plan_entity(
         self,
@@ -281,27 +307,44 @@ class EntityApplier:
         values: dict[str, bytes],
         deletes: list[str],
         conditional: list[tuple[str, bytes]],
-    ) -> None:
+    ) -> Any:
+        """Queue one entity's writes; return the lookups it will have, None when it is
+        deleted, or UNKNOWN when the stored lookups were neither read nor remembered."""
         entity_id = state.entity_id
         id_value = keys.lookup_value(entity_id)
-        previous_lookups = set(self._lookups(state.previous))
+        known = state.fetched or state.known_lookups is not None
+        if state.fetched:
+            previous_lookups = set(self._lookups(state.previous))
+        else:
+            previous_lookups = set(state.known_lookups or ())
         record_key = keys.record_key(self.kind, self.version, entity_id)
 
+        after: frozenset[str] | None = frozenset(previous_lookups)
+        current = self._lookups(state.record)
         if state.changed and state.record is not None:
-            current = self._lookups(state.record)
             values[record_key] = records.encode(state.record)
             for lookup in current:
                 values[lookup] = id_value
             stale = (previous_lookups | state.message_lookups) - set(current)
+            after = frozenset(current)
         elif state.changed:
             deletes.append(record_key)
             stale = previous_lookups | state.message_lookups
+            after = None
         else:
             stale = set()
 
-        record_lookups = set(self._lookups(state.record))
-        stale.update(lookup for lookup in state.sweep_lookups if lookup not in record_lookups)
+        if state.sweep_lookups:
+            record_lookups = set(current)
+            stale.update(lookup for lookup in state.sweep_lookups if lookup not in record_lookups)
         conditional.extend((lookup, id_value) for lookup in sorted(stale))
+        if after is not None and state.sweep_lookups:
+            after = after - set(state.sweep_lookups)
+        if not known and not state.changed:
+            return UNKNOWN
+        if not known and after is not None:
+            return UNKNOWN  # Written without knowing the old lookups: some may remain.
+        return after
 
     def _lookups(self, record: dict[str, Any] | None) -> list[str]:
         if not record:
