@@ -35,7 +35,7 @@ STABLE_SESSION_S = 10.0
 
 @dataclass
 class IngestSpec:
-    """What the supervisor hands the ingest process."""
+    """Settings and shared objects the supervisor hands the ingest process."""
 
     config: Config
     status: StatusBlock
@@ -156,8 +156,8 @@ class Ingest:
         for request in datastream.subscription_requests(replay_from):
             ws.send(request)
         if not replay_from and state.turn_subscriptions:
-            # Nothing tells the datastream where we stopped, so whatever changed while we
-            # were away is only in the API now.
+            # Without a cursor the datastream cannot resend what changed while we were
+            # away, so only the API has it now.
             self.spec.control.put(("reload", "reconnected without a replay cursor"))
         state.turn_subscriptions += 1
         logger.info(

@@ -2,9 +2,9 @@
 
 The lease is a Redis key holding a random token, set with ``SET NX PX`` and renewed
 by a script that extends it only while it still holds our token. The supervisor
-publishes how long the lease is known to be ours as ``lease_valid_until`` in the
-status block; every process checks it before it writes, so a replicator that cannot
-renew stops writing before the key can expire and another one take over.
+publishes until when the lease is known to be ours as ``lease_valid_until`` in the
+status block, and every process checks it before it writes. So a replicator that
+cannot renew stops writing before the key can expire and another one can take over.
 """
 
 from __future__ import annotations

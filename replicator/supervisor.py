@@ -3,8 +3,8 @@
 The health server runs for the whole life of the supervisor. The other children run
 in *turns* (see turn.py) while this replicator holds the writer lease, or always when
 the lease is disabled. A turn that lost a child is followed by a new one after a
-backoff; the loss of the lease ends the turn at once, and the replicator then stands
-by until it can take the lease again.
+backoff. The loss of the lease ends the turn at once, and the replicator then waits as
+a standby until it can take the lease again.
 
 Signal handlers only record the signal; the main loop acts on it. The first SIGTERM
 or SIGINT drains in this order: stop reading the datastream and stop the loader,
@@ -242,7 +242,7 @@ def _lost(keeper: LeaseKeeper | None) -> bool:
 
 
 def main() -> int:
-    """Run the service until it is told to stop; return the exit code."""
+    """Run the service until a stop signal or a fatal error; return the exit code."""
     logs.configure("INFO")
     try:
         config = load_config()

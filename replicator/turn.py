@@ -149,7 +149,7 @@ class Turn:
         self._kill_all()
 
     def _forget_state(self) -> None:
-        """Reset what the stopped children published, so /ready tells the truth."""
+        """Reset what the stopped children published, so /ready reports the current state."""
         state = self.status.globals
         state.stream_state = StreamState.UNKNOWN
         state.flags_loaded = 0

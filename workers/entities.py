@@ -40,7 +40,7 @@ Merger = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
 
 @dataclass
 class Outcome:
-    """What one segment did: stream ids to acknowledge and counters."""
+    """Result of one segment: the stream ids to acknowledge, and counters."""
 
     acks: list[str] = field(default_factory=list)
     applied: int = 0
@@ -224,7 +224,8 @@ class EntityApplier:
         While a load runs, the stored record of an entity the load has not reached yet
         may be stale (the load exists to refresh it), and the entity may not be stored
         at all yet. A partial merged into it would settle the entity and make the load
-        skip the fresh copy; kept aside, it is merged into the loaded record instead.
+        skip the fresh copy. So the partial is kept aside and merged into the loaded
+        record instead.
         """
         if not self.generation or state.entity_id in self.settled:
             return False
@@ -294,7 +295,7 @@ class EntityApplier:
             if after is not UNKNOWN:
                 remembered.append((state.entity_id, after))
         self.writer.write_batch(values, deletes, conditional)
-        # Only now that Redis holds them: a failed batch is retried from what is stored.
+        # Only after the write succeeded: a failed batch is retried from what is stored.
         for entity_id, lookups in remembered:
             if lookups is None:
                 self.memory.forget(entity_id)
@@ -308,8 +309,11 @@ class EntityApplier:
         deletes: list[str],
         conditional: list[tuple[str, bytes]],
     ) -> Any:
-        """Queue one entity's writes; return the lookups it will have, None when it is
-        deleted, or UNKNOWN when the stored lookups were neither read nor remembered."""
+        """Queue one entity's writes and return the lookups it will have.
+
+        Returns None when the entity is deleted, and UNKNOWN when its stored lookups
+        were neither read nor remembered.
+        """
         entity_id = state.entity_id
         id_value = keys.lookup_value(entity_id)
         known = state.fetched or state.known_lookups is not None
