@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from replicator import logs, procutil
+from replicator import log_channels, logs, procutil
 from replicator.config import Config
 from replicator.dispatch import Outlet
 from replicator.exits import EXIT_FAILURE
@@ -40,6 +40,7 @@ class Child:
     started_at: float = 0.0
     restarts: int = 0
     restart_at: float = 0.0
+    log_channel: log_channels.ChildLogChannel | None = None
 
 
 @dataclass
@@ -130,10 +131,12 @@ def _add_ingest(topology: Topology) -> None:
 def start_child(child: Child, status: StatusBlock) -> None:
     """Fork ``child``; its slot is reset first so its counters start clean."""
     status.claim(child.slot_index, child.role)
+    child.log_channel = log_channels.ChildLogChannel()
     child.process = CONTEXT.Process(
         target=_child_main, args=(child,), name=child.role, daemon=False
     )
     child.process.start()
+    child.log_channel.attach_parent(child.role)
     status.slot(child.slot_index).pid = child.process.pid or 0
 
 
@@ -147,6 +150,8 @@ def _child_main(child: Child) -> None:
     """Run ``child.target`` in the forked process and exit with its code."""
     procutil.die_with_parent()
     logs.set_role(child.role)
+    if child.log_channel is not None:
+        child.log_channel.attach_child()
     if child.kind != "health":
         os.nice(DATA_PLANE_NICENESS)
     try:

@@ -67,10 +67,17 @@ class HealthApplication(BaseApplication):
     def _when_ready(self, server: Any) -> None:
         # The socket is bound: from here a failure is no longer a start-up failure.
         self.status.slot(self.slot_index).state = SlotState.RUNNING
+        # gunicorn answers SIGUSR2 by re-executing its command line, which here is the
+        # whole service's: a stray signal would start a second replicator.
+        server.handle_usr2 = _ignore_usr2
         logger.info("Health server listening on %s.", self.cfg.bind[0])
 
     def load(self) -> Any:
         return create_app(self.status.snapshot)
+
+
+def _ignore_usr2() -> None:
+    logger.warning("Ignored SIGUSR2: the health server does not re-execute itself.")
 
 
 def _bind_address(host: str, port: int) -> str:

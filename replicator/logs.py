@@ -1,12 +1,9 @@
 """Logging for the supervisor and every child process it forks.
 
-The supervisor calls :func:`configure` once, before it forks. Every record, from any
-process, then goes through one stream handler in the supervisor, wrapped by
-multiprocessing-logging so that children send their records over a pipe instead of
-writing to stderr themselves. Each child calls :func:`set_role` right after the fork.
-
-NOTE: a child queues its records to a background thread that writes them to the pipe.
-A child killed by SIGKILL loses the records that thread had not sent yet.
+The supervisor calls :func:`configure` once, before it forks. Its stream handler is
+the only writer of the output stream: each child calls :func:`set_role` right after the
+fork, then formats its own records and sends them to the supervisor through a pipe of
+its own (see :mod:`replicator.log_channels`).
 
 Text lines look like this (WARN stands for Python's WARNING); they carry no time,
 because the service manager or container runtime that collects them adds one::
@@ -19,9 +16,9 @@ JSON lines carry ``time``, ``level``, ``role``, ``pid``, ``logger`` and ``messag
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import multiprocessing
 import re
 import sys
 import time
@@ -30,8 +27,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, TextIO
 from urllib.parse import quote
-
-import multiprocessing_logging
 
 from replicator.durations import format_duration
 
@@ -42,8 +37,11 @@ MASK = "***"
 #: one to three characters would garble every line.
 MIN_SECRET_CHARS = 4
 
+_NO_LOCK = contextlib.nullcontext()
+
 _role = "supervisor"
 _installed: list[logging.Handler] = []
+_stream: logging.StreamHandler | None = None
 
 #: The user-information part of a Redis URL: ``redis://user:password@`` up to the ``@``.
 _REDIS_USERINFO = re.compile(r"(rediss?://)[^\s@/]+@")
@@ -160,9 +158,9 @@ def configure(
 
     ``level`` is a level name (``DEBUG``, ``INFO``, ``WARNING`` or ``WARN``, ``ERROR``),
     ``fmt`` is ``"text"`` or ``"json"``, ``secrets`` are the texts to redact, and
-    ``stream`` defaults to stderr. Any handler on the root logger is replaced. This sets
-    the ``fork`` start method, which multiprocessing-logging requires.
+    ``stream`` defaults to stderr. Any handler on the root logger is replaced.
     """
+    global _stream
     shutdown()
     root = logging.getLogger()
     for handler in list(root.handlers):
@@ -174,10 +172,24 @@ def configure(
     handler.addFilter(RedactingFilter(secrets))
     root.addHandler(handler)
     root.setLevel(_level_number(level))
+    _installed.append(handler)
+    _stream = handler
 
-    multiprocessing.set_start_method("fork", force=True)
-    multiprocessing_logging.install_mp_handler(root)
-    _installed.extend(root.handlers)
+
+def stream_handler() -> logging.StreamHandler | None:
+    """The handler :func:`configure` installed, whose format and filters children copy."""
+    return _stream
+
+
+def write_formatted(text: str) -> None:
+    """Write one record that a child already formatted and redacted to the output stream."""
+    handler = _stream
+    if handler is None:
+        sys.stderr.write(text + "\n")
+        return
+    with handler.lock or _NO_LOCK:
+        handler.stream.write(text + "\n")
+        handler.flush()
 
 
 def _level_number(level: str) -> int:
@@ -192,9 +204,10 @@ def _level_number(level: str) -> int:
 def shutdown() -> None:
     """Remove the handlers :func:`configure` installed, after writing every pending record.
 
-    Call it in the supervisor before it exits; records that children sent are written
-    first (the wait is at most 5 s per handler).
+    Call it in the supervisor before it exits.
     """
+    global _stream
+    _stream = None
     root = logging.getLogger()
     while _installed:
         handler = _installed.pop()

@@ -22,9 +22,10 @@ import sys
 import time
 from typing import Any
 
-from replicator import __version__, logs, redis_conn, sdnotify, version
+from replicator import __version__, log_channels, logs, redis_conn, sdnotify, version
 from replicator.children import Child, health_child, start_child
 from replicator.config import Config, ConfigError, describe, load_config, secret_values
+from replicator.controls import SIGNAL_RESTART_STREAM
 from replicator.exits import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_REDIS
 from replicator.lease import FOREVER, STANDBY_RETRY_S, Lease, LeaseKeeper
 from replicator.probe import RedisProbe
@@ -121,6 +122,10 @@ class Supervisor:
     def _install_signals(self) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._record_signal)
+        # The supervisor sends this signal to the ingest. Sent to the whole group (as
+        # `systemctl kill` does), it would otherwise end the supervisor and the workers,
+        # which inherit this setting.
+        signal.signal(SIGNAL_RESTART_STREAM, signal.SIG_IGN)
 
     def _record_signal(self, signum: int, frame: Any) -> None:
         self.signals.append(signum)
@@ -255,6 +260,7 @@ def main() -> int:
         return _run_service(config)
     finally:
         logs.flush_repeats()
+        log_channels.drain()
         logs.shutdown()
 
 

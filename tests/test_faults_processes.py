@@ -11,6 +11,7 @@ import time
 from tests.faults import (
     assert_converged,
     environment,
+    loads_started,
     replicator,
     role_pid,
     wait_restarted,
@@ -127,3 +128,34 @@ def test_second_signal_exits_at_once() -> None:
 
     assert code != 0
     assert exit_s < 3
+
+
+def test_stray_sigusr2_stops_nothing_and_starts_nothing() -> None:
+    with environment(companies=100, users=100) as (sim, server):
+        process = replicator(sim, server)
+        try:
+            process.wait_ready()
+            assert process.process is not None
+            sim.start_mutations(40)
+            health = role_pid(process, "health")
+            # The group holds the supervisor and its data-plane children; the health
+            # server has a group of its own and gets the signal separately.
+            os.killpg(process.process.pid, signal.SIGUSR2)
+            os.kill(health, signal.SIGUSR2)
+            wait_until(lambda: "Ignored SIGUSR2" in process.output(), 20, "the health server")
+            # The ingest takes the signal as a request to start the stream afresh. A change
+            # sent before it reconnects may be lost to the stream, and the reload brings
+            # it back, so the comparison waits for the reload.
+            wait_until(lambda: process.status()["stream"]["reconnects"] >= 1, 20, "a reconnect")
+            wait_until(lambda: loads_started(process) == 2, 20, "the reload")
+            assert_converged(sim, server, process, timeout_s=60)
+            restarts = {p["role"]: p["restarts"] for p in process.status()["processes"]}
+            still_health = role_pid(process, "health")
+        finally:
+            code = process.stop()
+
+    output = process.output()
+    assert code == 0
+    assert still_health == health
+    assert set(restarts.values()) == {0}
+    assert output.count("Starting Schematic Datastream Replicator") == 1

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from replicator import logs
+from replicator import log_channels, logs
 
 API_KEY = "sk_live_secretsecretsecret0123"
 PASSWORD = "p@ss:w/rd#%x"
@@ -135,11 +135,25 @@ def _child_logs(role: str) -> None:
         logging.getLogger("replicator.ingest").exception("Child failed with key %s.", API_KEY)
 
 
+def run_child(role: str) -> multiprocessing.process.BaseProcess:
+    """Fork a child that logs through its own channel, the way the supervisor does."""
+    channel = log_channels.ChildLogChannel()
+
+    def main() -> None:
+        channel.attach_child()
+        _child_logs(role)
+
+    child = multiprocessing.get_context("fork").Process(target=main)
+    child.start()
+    channel.attach_parent(role)
+    child.join(timeout=30)
+    log_channels.drain()
+    return child
+
+
 def test_child_records_through_parent() -> None:
     stream = configured()
-    child = multiprocessing.get_context("fork").Process(target=_child_logs, args=("ingest",))
-    child.start()
-    child.join(timeout=30)
+    child = run_child("ingest")
     assert child.exitcode == 0
 
     text = wait_for(stream, lambda text: "ConnectionError" in text)
@@ -154,9 +168,7 @@ def test_child_records_through_parent() -> None:
 
 def test_parent_role_unchanged_by_child() -> None:
     stream = configured()
-    child = multiprocessing.get_context("fork").Process(target=_child_logs, args=("flags",))
-    child.start()
-    child.join(timeout=30)
+    run_child("flags")
     logger.info("Parent after the child.")
 
     text = wait_for(stream, lambda text: "Parent after" in text)
