@@ -91,6 +91,7 @@ class Worker:
                     break
             self._flush_all()
         except WorkerStopped:
+            self.slot.dropped += len(self.pending)
             logger.warning(
                 "Worker %s stopped with %d changes unwritten; replay will resend them.",
                 self.spec.role,
@@ -160,14 +161,20 @@ class Worker:
         ]
         self.first_at = time.monotonic()
         segment: list[Change] = []
-        for change in batch:
-            if change[0] in CONTROL_OPS:
-                self._write(segment)
-                segment = []
-                self._control(change)
-            else:
-                segment.append(change)
-        self._write(segment)
+        start = 0
+        try:
+            for index, change in enumerate(batch):
+                if change[0] in CONTROL_OPS:
+                    self._write(segment)
+                    segment, start = [], index + 1
+                    self._control(change)
+                else:
+                    segment.append(change)
+            self._write(segment)
+        except WorkerStopped:
+            # Put back what was not written, so the count of unwritten changes is whole.
+            self.pending.extendleft(reversed(batch[start:]))
+            raise
 
     def _write(self, segment: list[Change]) -> None:
         if not segment:
