@@ -15,8 +15,6 @@ import threading
 import time
 from collections.abc import Callable
 
-import redis
-
 from replicator import keys, redis_conn
 from replicator.config import Config
 from replicator.lease import lease_valid
@@ -55,9 +53,9 @@ class RedisProbe(threading.Thread):
 
     def _ping(self) -> bool:
         try:
-            self.client.ping()
+            redis_conn.ping(self.client)
             ok = 1
-        except redis.RedisError:
+        except redis_conn.REDIS_ERRORS:
             ok = 0
         if ok != self.status.globals.redis_ok:
             level = logging.INFO if ok else logging.ERROR
@@ -75,7 +73,7 @@ class RedisProbe(threading.Thread):
     def _marker_present(self) -> bool:
         try:
             return bool(self.client.exists(keys.LOAD_MARKER_KEY))
-        except redis.RedisError:
+        except redis_conn.REDIS_ERRORS:
             return True  # Unknown: the next probe asks again.
 
     def _report_loss(self) -> None:
