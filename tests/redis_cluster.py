@@ -22,7 +22,7 @@ from tests.servers import RedisServer, free_port
 MASTERS = 3
 REPLICAS_PER_MASTER = 1
 #: How long a node may be unreachable before the cluster fails it over, in milliseconds.
-NODE_TIMEOUT_MS = 2000
+NODE_TIMEOUT_MS = 5000
 STARTUP_TIMEOUT_S = 30.0
 
 

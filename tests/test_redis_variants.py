@@ -9,6 +9,8 @@ server where only an ACL user with a password full of URL delimiters may log in.
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Iterator
 from functools import partial
@@ -22,7 +24,10 @@ from redis.asyncio.cluster import ClusterNode as AsyncClusterNode
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 
 from replicator import keys, version
+from replicator.config import load_config
 from replicator.exits import EXIT_REDIS
+from replicator.probe import RedisProbe
+from replicator.status import StatusBlock
 from tests.redis_cluster import LocalCluster, redis_cluster  # noqa: F401
 from tests.redis_fixtures import TlsFiles, make_tls_files, start_tls_redis, stop_and_remove
 from tests.replicator_process import ReplicatorProcess, wait_until
@@ -97,7 +102,7 @@ def test_cluster_replicates_end_to_end(redis_cluster: LocalCluster) -> None:  # 
         REDIS_ROUTE_BY_LATENCY="true",
         CACHE_CLEANUP_INTERVAL="2s",
     )
-    process = replicate_and_verify(variant)
+    process = replicate_and_verify(variant, restart=True)
 
     # The truth check found no leftover, so the sweep and the cleanup reached every
     # master; and every master holds part of the replicated data.
@@ -105,19 +110,19 @@ def test_cluster_replicates_end_to_end(redis_cluster: LocalCluster) -> None:  # 
     assert len(counts) == 3
     assert all(count > 0 for count in counts.values()), counts
     assert "CROSSSLOT" not in process.output()
-    assert "Cache cleanup deleted" in process.output()
 
 
-def busiest_master(cluster: LocalCluster) -> RedisServer:
-    counts = keys_per_master(cluster)
-    port = max(counts, key=lambda item: counts[item])
+def master_of(cluster: LocalCluster, key: str) -> RedisServer:
+    client = cluster.client()
+    try:
+        port = client.get_node_from_key(key).port
+    finally:
+        client.close()
     return next(server for server in cluster.servers if server.port == port)
 
 
-def fail_over(cluster: LocalCluster, settle_s: float = 2.0) -> None:
-    """Promote the replica of the master with the most keys, while changes flow."""
-    time.sleep(settle_s)
-    master = busiest_master(cluster)
+def promote_replica(cluster: LocalCluster, master: RedisServer) -> None:
+    """Run CLUSTER FAILOVER on the replica of ``master`` and wait for the new roles."""
     replica = cluster.replica_of(master)
     admin = cluster.node_client(replica)
     try:
@@ -130,7 +135,18 @@ def fail_over(cluster: LocalCluster, settle_s: float = 2.0) -> None:
     finally:
         admin.close()
     cluster.wait_healthy()
-    time.sleep(settle_s)
+
+
+def fail_over(cluster: LocalCluster, pause_s: float = 1.5) -> None:
+    """While changes flow, promote the replica of the master that holds the writer
+    lease, then the replica of another master."""
+    time.sleep(pause_s)
+    lease_master = master_of(cluster, keys.WRITER_LOCK_KEY)
+    promote_replica(cluster, lease_master)
+    time.sleep(pause_s)
+    other = next(server for server in cluster.masters() if server.port != lease_master.port)
+    promote_replica(cluster, other)
+    time.sleep(pause_s)
 
 
 def test_cluster_failover_loses_nothing(redis_cluster: LocalCluster) -> None:  # noqa: F811
@@ -138,11 +154,38 @@ def test_cluster_failover_loses_nothing(redis_cluster: LocalCluster) -> None:  #
     masters_before = {server.port for server in redis_cluster.masters()}
 
     variant = cluster_variant(redis_cluster)
-    replicate_and_verify(variant, during_mutations=partial(fail_over, redis_cluster))
+    process = replicate_and_verify(variant, during_mutations=partial(fail_over, redis_cluster))
 
     masters_after = {server.port for server in redis_cluster.masters()}
-    assert masters_after != masters_before
+    assert len(masters_before - masters_after) == 2
     assert len(masters_after) == 3
+    assert "Lost the writer lease" not in process.output()
+
+
+def test_probe_pings_every_primary(redis_cluster: LocalCluster) -> None:  # noqa: F811
+    config = load_config(
+        {
+            "SCHEMATIC_API_KEY": API_KEY,
+            "REDIS_CLUSTER_MODE": "true",
+            "REDIS_CLUSTER_ADDRS": redis_cluster.seeds,
+        }
+    )
+    probe = RedisProbe(config, StatusBlock.create(), on_data_loss=lambda: None)
+    probe.start()
+    state = probe.status.globals
+    wait_until(lambda: state.redis_ok == 1, 10.0, "the probe to reach the cluster")
+
+    # A master other than the one a plain PING would use stops answering.
+    default = probe.client.get_default_node()
+    paused = next(server for server in redis_cluster.masters() if server.port != default.port)
+    assert paused.process is not None
+    os.kill(paused.process.pid, signal.SIGSTOP)
+    try:
+        wait_until(lambda: state.redis_ok == 0, 10.0, "the probe to report the paused master")
+    finally:
+        os.kill(paused.process.pid, signal.SIGCONT)
+    wait_until(lambda: state.redis_ok == 1, 10.0, "the probe to report the cluster again")
+    assert probe.is_alive()
 
 
 def test_single_node_settings_on_cluster_fail(redis_cluster: LocalCluster) -> None:  # noqa: F811

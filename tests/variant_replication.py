@@ -145,32 +145,62 @@ def replicate_and_verify(
     variant: RedisVariant,
     mutation_s: float = 3.0,
     during_mutations: Callable[[], None] | None = None,
+    restart: bool = False,
 ) -> ReplicatorProcess:
-    """Run the whole routine; return the stopped replicator for extra checks on its log.
+    """Run the whole routine; return the last stopped replicator for checks on its log.
 
     ``during_mutations``, when given, runs while the mutation stream is on (a failover,
-    for example) instead of the plain ``mutation_s`` wait.
+    for example) instead of the plain ``mutation_s`` wait. With ``restart``, a second
+    replicator starts after changes made while none ran, and must resume from the
+    replay cursor stored in this Redis instead of loading everything again.
     """
-    env = dict(variant.env)
-    redis_url = env.pop("REDIS_URL", "")
     sim = seeded_simulator()
     try:
-        process = ReplicatorProcess(sim.base_url, API_KEY, redis_url, **env).start()
-        try:
-            _exercise(variant, sim, process, mutation_s, during_mutations)
-        except AssertionError as exc:
-            tail = process.output()[-6000:]
-            raise AssertionError(f"{exc}\nReplicator log tail:\n{tail}") from exc
-        finally:
-            code = process.stop()
+        process = _run_once(
+            variant,
+            sim,
+            lambda started: _exercise(variant, sim, started, mutation_s, during_mutations),
+        )
+        if restart:
+            _mutate_while_stopped(sim)
+            process = _run_once(variant, sim, lambda started: _resume(variant, sim, started))
     finally:
         sim.stop()
+    return process
+
+
+def _run_once(
+    variant: RedisVariant, sim: Simulator, body: Callable[[ReplicatorProcess], None]
+) -> ReplicatorProcess:
+    env = dict(variant.env)
+    redis_url = env.pop("REDIS_URL", "")
+    process = ReplicatorProcess(sim.base_url, API_KEY, redis_url, **env).start()
+    try:
+        body(process)
+    except AssertionError as exc:
+        tail = process.output()[-6000:]
+        raise AssertionError(f"{exc}\nReplicator log tail:\n{tail}") from exc
+    finally:
+        code = process.stop()
 
     output = process.output()
     assert code == 0, output[-4000:]
     for secret in (API_KEY, *variant.secrets):
         assert secret not in output, f"{variant.name}: a secret appears in the replicator log"
     return process
+
+
+def _mutate_while_stopped(sim: Simulator) -> None:
+    sim.start_mutations(MUTATIONS_PER_S)
+    time.sleep(1.0)
+    sim.stop_mutations()
+
+
+def _resume(variant: RedisVariant, sim: Simulator, process: ReplicatorProcess) -> None:
+    process.wait_ready()
+    assert_matches_truth(variant, sim, process)
+    assert "Resuming from replay cursor" in process.output()
+    assert process.load_state() == "skipped"
 
 
 def _exercise(
