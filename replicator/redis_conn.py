@@ -65,7 +65,7 @@ REQUIRED_PERMISSIONS = (
 
 RedisClient = redis.Redis | RedisCluster
 
-#: What a Redis command can raise. The cluster client raises RedisClusterException,
+#: Exceptions a Redis command can raise. The cluster client raises RedisClusterException,
 #: which is not a RedisError, for example SlotNotCoveredError while a failover leaves a
 #: slot without a master.
 REDIS_ERRORS = (RedisError, RedisClusterException)

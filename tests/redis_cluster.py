@@ -69,7 +69,7 @@ class LocalCluster:
                 admin.close()
 
     def wait_healthy(self, timeout_s: float = STARTUP_TIMEOUT_S) -> None:
-        """Wait until every node reports cluster_state:ok and sees all six nodes."""
+        """Wait until every node reports cluster_state:ok and lists all six nodes."""
         deadline = time.monotonic() + timeout_s
         while not all(self._node_healthy(server) for server in self.servers):
             if time.monotonic() > deadline:

@@ -2,7 +2,7 @@
 take effect on real sockets.
 
 Every peer is a socket this test opens on 127.0.0.1: a listener whose accept queue is
-full (a connect never completes), a listener that accepts and never answers, and a
+full (a connect never completes), a listener that accepts and never replies, and a
 proxy in front of a real redis-server that can stop reading. The only bound on time
 is the pytest timeout, which turns a hang into a failure.
 """
@@ -37,7 +37,7 @@ def redis_config(port: int, **env: str) -> RedisConfig:
 
 
 class SilentServer:
-    """Accepts connections, reads what arrives, and never answers; counts connections."""
+    """A listener that reads what arrives and never replies; it counts connections."""
 
     def __init__(self) -> None:
         self.listener = socket.create_server(("127.0.0.1", 0))

@@ -105,7 +105,7 @@ def test_cluster_replicates_end_to_end(redis_cluster: LocalCluster) -> None:  # 
     process = replicate_and_verify(variant, restart=True)
 
     # The truth check found no leftover, so the sweep and the cleanup reached every
-    # master; and every master holds part of the replicated data.
+    # master. Every master also contains part of the replicated data.
     counts = keys_per_master(redis_cluster)
     assert len(counts) == 3
     assert all(count > 0 for count in counts.values()), counts
@@ -175,7 +175,7 @@ def test_probe_pings_every_primary(redis_cluster: LocalCluster) -> None:  # noqa
     state = probe.status.globals
     wait_until(lambda: state.redis_ok == 1, 10.0, "the probe to reach the cluster")
 
-    # A master other than the one a plain PING would use stops answering.
+    # A master other than the one a plain PING would use stops replying.
     default = probe.client.get_default_node()
     paused = next(server for server in redis_cluster.masters() if server.port != default.port)
     assert paused.process is not None

@@ -1,9 +1,9 @@
 """One end-to-end run of the replicator against a given Redis deployment.
 
-The same routine proves every deployment the product supports (a single node, a
-cluster, TLS, ACL users): the simulator serves a dataset and a live mutation
-stream, the real replicator service fills the Redis, the published Schematic SDK in
-replicator mode evaluates flags from it, and finally all of Redis is compared with
+The same routine proves every deployment the product supports: a single node, a
+cluster, TLS and ACL users. The simulator serves a dataset and a live mutation
+stream, and the real replicator service fills the Redis. The published Schematic SDK
+in replicator mode evaluates flags from it. Finally all of Redis is compared with
 the simulator's truth.
 """
 

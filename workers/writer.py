@@ -65,6 +65,8 @@ class Writer:
             return list(self.client.mget_nonatomic(keys))
         return list(self.client.mget(keys))
 
+    # NOTE: No WAIT follows a batch, so in a cluster a write the master acknowledged but
+    # had not yet replicated is lost if that master crashes and its replica takes over.
     def write_batch(
         self,
         values: dict[str, bytes],
