@@ -17,8 +17,7 @@ import threading
 import time
 from typing import Any
 
-import redis
-
+from replicator.redis_conn import REDIS_ERRORS
 from replicator.status import StatusBlock
 
 logger = logging.getLogger(__name__)
@@ -69,7 +68,7 @@ class Lease:
         """Return the token of whoever holds the lease, or ``""``."""
         try:
             raw = self.client.get(self.key)
-        except redis.RedisError:
+        except REDIS_ERRORS:
             return ""
         return raw.decode("utf-8", "replace") if raw else ""
 
@@ -77,7 +76,7 @@ class Lease:
         started = time.monotonic()
         try:
             acquired = bool(self.client.set(self.key, self.token, nx=True, px=self.ttl_ms))
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             logger.warning("Could not reach Redis to take the writer lease: %s", exc)
             return False
         if acquired:
@@ -89,7 +88,7 @@ class Lease:
         started = time.monotonic()
         try:
             result = self._renew(keys=[self.key], args=[self.token, self.ttl_ms])
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             logger.warning("Could not renew the writer lease, will retry: %s", exc)
             return True
         if result:
@@ -102,7 +101,7 @@ class Lease:
         self.status.globals.lease_valid_until = 0.0
         try:
             self._release(keys=[self.key], args=[self.token])
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             logger.warning("Could not release the writer lease; it expires by itself: %s", exc)
 
     def _confirmed(self, started: float) -> None:

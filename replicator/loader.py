@@ -18,8 +18,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import redis
-
 from replicator import keys, logs, redis_conn
 from replicator.api_client import ApiAuthError, ApiClient, ApiError
 from replicator.cleanup import run_cleanup
@@ -131,7 +129,7 @@ class Loader:
         try:
             cursor = self.client.get(self.config.replay_cursor_key)
             marker = self.client.get(keys.LOAD_MARKER_KEY)
-        except redis.RedisError as exc:
+        except redis_conn.REDIS_ERRORS as exc:
             logger.warning("Could not read the replay cursor, loading everything: %s", exc)
             return False
         if not cursor or marker != self.spec.version.encode():
@@ -161,7 +159,7 @@ class Loader:
         try:
             self.load(reason)
             return None
-        except (LoadIncomplete, ApiError, redis.RedisError) as exc:
+        except (LoadIncomplete, ApiError, *redis_conn.REDIS_ERRORS) as exc:
             if isinstance(exc, ApiAuthError):
                 raise
             retry_s = self.config.loader_retry_interval_s
@@ -174,7 +172,7 @@ class Loader:
             return
         try:
             run_cleanup(self.client, self.spec.version)
-        except redis.RedisError as exc:
+        except redis_conn.REDIS_ERRORS as exc:
             logger.warning("Cache cleanup failed, will retry at the next interval: %s", exc)
 
     # One load ----------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """A thread of the supervisor that watches Redis: reachable, and still holding our data.
 
-Every few seconds it PINGs Redis (``redis_ok`` in the status block, which /ready
-needs) and, once a bulk load completed, checks that the load marker is still
-there. A missing marker means Redis lost what we wrote (FLUSHALL, or a restart
+Every few seconds it PINGs Redis, or every primary of a cluster (``redis_ok`` in the
+status block, which /ready needs), and, once a bulk load completed, checks that the
+load marker is still there. A missing marker means Redis lost what we wrote (FLUSHALL, or a restart
 without persistence): the probe records the time, which turns /ready to 503, and
 asks the supervisor for a full reload.
 """
@@ -14,8 +14,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-
-import redis
 
 from replicator import keys, redis_conn
 from replicator.config import Config
@@ -55,9 +53,9 @@ class RedisProbe(threading.Thread):
 
     def _ping(self) -> bool:
         try:
-            self.client.ping()
+            redis_conn.ping(self.client)
             ok = 1
-        except redis.RedisError:
+        except redis_conn.REDIS_ERRORS:
             ok = 0
         if ok != self.status.globals.redis_ok:
             level = logging.INFO if ok else logging.ERROR
@@ -72,10 +70,12 @@ class RedisProbe(threading.Thread):
         # A loss already reported stays reported until a load completes after it.
         return state.data_lost_at <= state.load_finished_at
 
+    # NOTE: In cluster mode the marker is one key on one shard, so a shard that restarts
+    # empty is noticed only when it owns the marker's slot.
     def _marker_present(self) -> bool:
         try:
             return bool(self.client.exists(keys.LOAD_MARKER_KEY))
-        except redis.RedisError:
+        except redis_conn.REDIS_ERRORS:
             return True  # Unknown: the next probe asks again.
 
     def _report_loss(self) -> None:

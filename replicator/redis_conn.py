@@ -9,6 +9,10 @@ Choices that redis-py forces or leaves open:
 * ``REDIS_ROUTE_BY_LATENCY`` changes nothing: every command goes to the primary that
   owns the key, because the replicator reads a record right before it rewrites it and
   a replica could return an older copy.
+* Idle connections get no PING health check. redis-py runs that check under the same
+  Retry object before the command, which then retries too, so one command on a dead
+  connection could make (retries + 1) squared attempts instead of retries + 1. A
+  stale connection fails the command instead, and the retry reconnects.
 * redis-py uses the hiredis parser automatically when the package is installed.
 """
 
@@ -39,9 +43,6 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 CLIENT_NAME = "schematic-datastream-replicator"
-#: A single-node connection idle this long is checked with PING before it is used again.
-#: RedisCluster drops this option from its node connections, so cluster mode has no check.
-HEALTH_CHECK_INTERVAL_S = 30
 BACKOFF_BASE_S = 0.1
 BACKOFF_CAP_S = 2.0
 
@@ -63,6 +64,11 @@ REQUIRED_PERMISSIONS = (
 )
 
 RedisClient = redis.Redis | RedisCluster
+
+#: Exceptions a Redis command can raise. The cluster client raises RedisClusterException,
+#: which is not a RedisError, for example SlotNotCoveredError while a failover leaves a
+#: slot without a master.
+REDIS_ERRORS = (RedisError, RedisClusterException)
 
 
 class RedisUnavailable(Exception):
@@ -144,7 +150,6 @@ def create_client(redis_config: RedisConfig) -> RedisClient:
             host=redis_config.host,
             port=redis_config.port,
             db=redis_config.db,
-            health_check_interval=HEALTH_CHECK_INTERVAL_S,
             **options,
         )
 
@@ -161,6 +166,14 @@ def create_client(redis_config: RedisConfig) -> RedisClient:
     # this allows a first try plus max_redirects more. Pipelines ignore this attribute.
     client.RedisClusterRequestTTL = redis_config.max_redirects + 1
     return client
+
+
+def ping(client: RedisClient) -> None:
+    """PING the server, or every primary of a cluster; raise if any of them fails."""
+    if isinstance(client, RedisCluster):
+        client.ping(target_nodes=RedisCluster.PRIMARIES)
+    else:
+        client.ping()
 
 
 def client_target(client: RedisClient) -> str:

@@ -13,8 +13,6 @@ import threading
 import time
 from typing import Any
 
-import redis
-
 from replicator import redis_conn
 from replicator.config import Config
 from replicator.cursor import CursorTracker
@@ -85,7 +83,7 @@ class CursorKeeper(threading.Thread):
             return  # The cursor belongs to whichever replicator holds the lease.
         try:
             self.client.set(self.key, value)
-        except redis.RedisError as exc:
+        except redis_conn.REDIS_ERRORS as exc:
             logger.warning("Failed to save replay cursor %r, will retry: %s", value, exc)
             return
         self.saved = value
@@ -100,7 +98,7 @@ class CursorKeeper(threading.Thread):
             return
         try:
             self.client.delete(self.key)
-        except redis.RedisError as exc:
+        except redis_conn.REDIS_ERRORS as exc:
             logger.warning("Failed to delete replay cursor key %r: %s", self.key, exc)
 
     def finish(self, timeout_s: float) -> None:

@@ -9,10 +9,12 @@ not replicated data and are left out.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
 import redis
+from redis.cluster import RedisCluster
 
 from replicator import keys, records
 from replicator.simulator import api_projection
@@ -44,12 +46,15 @@ def expected_keys(truth: dict[str, Any], version: str) -> dict[str, list[bytes]]
     return expected
 
 
-def replicated_keys(client: redis.Redis) -> dict[str, bytes]:
-    """Every ``schematic:`` key in Redis except the coordination keys."""
+def replicated_keys(client: redis.Redis | RedisCluster) -> dict[str, bytes]:
+    """Every ``schematic:`` key in Redis except the coordination keys.
+
+    A cluster client scans each primary on its own, so a key on any shard is found.
+    """
     found: dict[str, bytes] = {}
     names = [
         name.decode()
-        for name in client.scan_iter(match="schematic:*", count=1000)
+        for name in _scan_every_primary(client)
         if not name.startswith(b"schematic:datastream:")
     ]
     pipe = client.pipeline(transaction=False)
@@ -61,7 +66,19 @@ def replicated_keys(client: redis.Redis) -> dict[str, bytes]:
     return found
 
 
-def differences(client: redis.Redis, truth: dict[str, Any], version: str) -> list[str]:
+def _scan_every_primary(client: redis.Redis | RedisCluster) -> Iterator[bytes]:
+    if not isinstance(client, RedisCluster):
+        yield from client.scan_iter(match="schematic:*", count=1000)
+        return
+    primaries = client.get_primaries()
+    assert primaries, "the cluster client knows no primary"
+    for node in primaries:
+        yield from client.scan_iter(match="schematic:*", count=1000, target_nodes=node)
+
+
+def differences(
+    client: redis.Redis | RedisCluster, truth: dict[str, Any], version: str
+) -> list[str]:
     """Describe every missing, extra or wrong key; empty when Redis equals the truth."""
     expected = expected_keys(truth, version)
     actual = replicated_keys(client)

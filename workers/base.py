@@ -17,11 +17,10 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-import redis
-
 from replicator import logs
 from replicator.breaker import CircuitBreaker
 from replicator.lease import lease_valid
+from replicator.redis_conn import REDIS_ERRORS
 from replicator.router import Change
 from replicator.status import (
     BATCH_SIZE_BUCKETS,
@@ -205,7 +204,7 @@ class Worker:
             started = time.monotonic()
             try:
                 outcome: Outcome = self.applier.apply(segment)
-            except redis.RedisError as exc:
+            except REDIS_ERRORS as exc:
                 self._record_error(exc, delay)
                 self._sleep_with_heartbeat(delay)
                 delay = min(delay * 2, RETRY_MAX_DELAY_S)

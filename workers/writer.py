@@ -4,6 +4,11 @@ A single-node Redis gets one MGET for the records a batch reads and one MSET for
 everything it writes, which costs a fraction of one command per key. Redis Cluster
 cannot take multi-key commands across slots, so there the same batch is sent as
 single-key commands through the cluster pipeline, which routes each to its shard.
+
+The conditional delete is a Lua script. On a single node the pipeline loads it once
+and then sends EVALSHA. A cluster pipeline cannot load scripts, and a node that never
+saw the script (or a replica promoted after a failover) rejects EVALSHA with NOSCRIPT,
+so in cluster mode each conditional delete is sent as EVAL with the script text.
 """
 
 from __future__ import annotations
@@ -46,7 +51,11 @@ class Writer:
 
     def delete_if_equals(self, pipe: Any, key: str, value: bytes) -> None:
         """Queue a delete of ``key`` that happens only while it still holds ``value``."""
-        self._delete_if_equals(keys=[key], args=[value], client=pipe)
+        if self.cluster:
+            # ClusterPipeline.eval() is not the EVAL command, so queue it by name.
+            pipe.execute_command("EVAL", DELETE_IF_EQUALS_LUA, 1, key, value)
+        else:
+            self._delete_if_equals(keys=[key], args=[value], client=pipe)
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         """Read ``keys`` in one round trip (one per shard in a cluster)."""
@@ -56,6 +65,8 @@ class Writer:
             return list(self.client.mget_nonatomic(keys))
         return list(self.client.mget(keys))
 
+    # NOTE: No WAIT follows a batch, so in a cluster a write the master acknowledged but
+    # had not yet replicated is lost if that master crashes and its replica takes over.
     def write_batch(
         self,
         values: dict[str, bytes],
