@@ -75,7 +75,9 @@ def run(args: argparse.Namespace) -> int:
     from replicator.simulator import Simulator, SimulatorConfig
 
     stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    # SIGHUP too: the replicator runs in its own session, so a closed terminal would
+    # otherwise end this command and leave the replicator running.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, lambda *_: stop.set())
 
     simulator = Simulator(
