@@ -175,10 +175,12 @@ class Supervisor:
                 state.lease_holder = b""
                 logger.info("Took the writer lease %r.", self.config.writer_lock_key)
                 return True
+            # An empty holder means Redis did not respond or the key just expired. No
+            # other writer is known, so this replicator does not count as a standby.
             holder = self.lease.holder()
-            state.standby = 1
+            state.standby = 1 if holder else 0
             state.lease_holder = encode_text(holder, TEXT_CHARS)
-            if holder != announced:
+            if holder and holder != announced:
                 logger.info("Standing by: the writer lease is held by %r.", holder)
                 announced = holder
             self._sleep(STANDBY_RETRY_S)
