@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Callable
@@ -149,6 +150,8 @@ DATA_PLANE_NICENESS = 3
 def _child_main(child: Child) -> None:
     """Run ``child.target`` in the forked process and exit with its code."""
     procutil.die_with_parent()
+    # A hangup reaches the whole process group, but only the supervisor decides to stop.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     logs.set_role(child.role)
     if child.log_channel is not None:
         child.log_channel.attach_child()

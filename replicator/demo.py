@@ -75,7 +75,9 @@ def run(args: argparse.Namespace) -> int:
     from replicator.simulator import Simulator, SimulatorConfig
 
     stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    # SIGHUP too: the replicator runs in its own session, so a closed terminal would
+    # otherwise end this command and leave the replicator running.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, lambda *_: stop.set())
 
     simulator = Simulator(
@@ -96,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     child = start_replicator(simulator.base_url, target, health_port)
 
     try:
-        announce(simulator, target, health_port)
+        announce(simulator, target, health_port, child, stop)
         while not stop.is_set() and child.poll() is None:
             stop.wait(0.5)
         code = child.poll()
@@ -174,12 +176,20 @@ def start_replicator(api_url: str, target: DemoRedis, health_port: int) -> subpr
     return subprocess.Popen([sys.executable, "-m", "replicator"], env=env, start_new_session=True)
 
 
-def announce(simulator: Any, target: DemoRedis, health_port: int) -> None:
+def announce(
+    simulator: Any,
+    target: DemoRedis,
+    health_port: int,
+    child: subprocess.Popen[bytes],
+    stop: threading.Event,
+) -> None:
     ready_url = f"http://127.0.0.1:{health_port}/ready"
     logger.info("Simulated Schematic API and datastream: %s", simulator.base_url)
     logger.info("Redis: %s.", target.description)
     logger.info("Readiness: %s (503 until the first load completes).", ready_url)
-    version = _wait_ready(ready_url)
+    version = _wait_ready(ready_url, child, stop)
+    if stop.is_set() or child.poll() is not None:
+        return
     if version:
         logger.info("Replicator ready; cache version %s.", version)
     logger.info(
@@ -190,16 +200,23 @@ def announce(simulator: Any, target: DemoRedis, health_port: int) -> None:
     logger.info("Press Ctrl-C to stop.")
 
 
-def _wait_ready(url: str) -> str:
+def _wait_ready(url: str, child: subprocess.Popen[bytes], stop: threading.Event) -> str:
+    """Return the cache version once ``url`` returns 200.
+
+    Returns "" without waiting further when the replicator exits or Ctrl-C arrives, so
+    the caller can report the exit or stop at once.
+    """
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
+        if stop.is_set() or child.poll() is not None:
+            return ""
         try:
             response = requests.get(url, timeout=2)
             if response.status_code == 200:
                 return str(response.json().get("cache_version", ""))
         except requests.RequestException:
             pass
-        time.sleep(0.5)
+        stop.wait(0.5)
     logger.warning("The replicator is not ready after %.0fs; see its log above.", READY_TIMEOUT_S)
     return ""
 

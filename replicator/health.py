@@ -147,6 +147,8 @@ def _lease_component(lease: dict[str, Any]) -> str:
 def _reason(snapshot: dict[str, Any], lease: dict[str, Any]) -> str:
     if lease["standby"]:
         return "standing by: another replicator holds the writer lease"
+    if not lease["held"] and not snapshot["redis_ok"]:
+        return "Redis is unreachable, so the writer lease cannot be taken"
     stream = snapshot["stream"]
     return str(stream["reason"]) if stream["state"] != "ready" else ""
 

@@ -7,7 +7,7 @@ them directly, so the image needs no HTTP client.
 
 Exit status: ``health`` and ``ready`` exit 0 when the endpoint returns 200, and 1 for
 any other status or when nothing responds. ``status`` exits 0 whenever the service
-responds. All three exit 2 for an invalid port setting.
+responds. All three exit 2 for an invalid port setting or ``--timeout``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import math
 import os
 import sys
 import time
@@ -28,6 +29,8 @@ from replicator.exits import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 
 HOST = "127.0.0.1"
 DEFAULT_TIMEOUT_S = 3.0
+#: Maximum --timeout in seconds, far below the values at which a socket timeout overflows.
+MAX_TIMEOUT_S = 3600.0
 
 #: Subcommand name, its help text, and the path it requests.
 COMMANDS = {
@@ -58,9 +61,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=float,
-        default=DEFAULT_TIMEOUT_S,
-        help=f"seconds to wait for a response (default {DEFAULT_TIMEOUT_S:g})",
+        default=f"{DEFAULT_TIMEOUT_S:g}",
+        help=f"seconds to wait for a response, at most {MAX_TIMEOUT_S:g} "
+        f"(default {DEFAULT_TIMEOUT_S:g})",
     )
 
 
@@ -84,6 +87,26 @@ def resolve_port(
     if errors:
         raise ConfigError(errors)
     return resolved
+
+
+def resolve_timeout(text: str) -> float:
+    """Parse ``--timeout``: seconds greater than 0 and at most :data:`MAX_TIMEOUT_S`.
+
+    Raises :class:`ConfigError` naming the option, because a zero, negative, infinite
+    or NaN value would make the socket call fail with a traceback.
+    """
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and 0 < seconds <= MAX_TIMEOUT_S):
+        raise ConfigError(
+            [
+                f"Invalid --timeout {text}: expected a number of seconds greater than 0 "
+                f"and at most {MAX_TIMEOUT_S:g}, such as 3 or 0.5."
+            ]
+        )
+    return seconds
 
 
 def fetch(port: int, path: str, timeout_s: float) -> HealthResponse:
@@ -119,13 +142,14 @@ def run(args: argparse.Namespace) -> int:
     """Run the ``health``, ``ready`` or ``status`` command named by ``args.command``."""
     try:
         port = resolve_port(args.port)
+        timeout_s = resolve_timeout(args.timeout)
     except ConfigError as exc:
         print(f"schematic-datastream-replicator {args.command}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
 
     path = COMMANDS[args.command][1]
     try:
-        response = fetch(port, path, args.timeout)
+        response = fetch(port, path, timeout_s)
     except NoResponse as exc:
         print(
             f"No replicator responds on {HOST}:{port}{path} ({exc}); check that it runs "

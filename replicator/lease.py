@@ -129,10 +129,21 @@ class LeaseKeeper(threading.Thread):
             if time.monotonic() >= next_renewal:
                 next_renewal = time.monotonic() + self.interval_s
                 if not self.lease.renew():
-                    logger.warning("The writer lease now belongs to another replicator.")
+                    self._report_loss()
                     self.lost.set()
                     return
             if not lease_valid(self.lease.status):
                 logger.warning("Could not renew the writer lease in time; it may be taken over.")
                 self.lost.set()
                 return
+
+    def _report_loss(self) -> None:
+        holder = self.lease.holder()
+        if holder:
+            logger.warning("The writer lease now belongs to another replicator, %r.", holder)
+            return
+        # A missing key means the lease expired or Redis lost its data (a restart
+        # without persistence, FLUSHALL), not that another replicator took it.
+        logger.warning(
+            "The writer lease %r is gone: it expired, or Redis lost its data.", self.lease.key
+        )

@@ -222,6 +222,9 @@ class _Window:
     start: float
     repeats: int = 0
     level: int = logging.INFO
+    #: Format and arguments of the latest suppressed record, shown by the summary.
+    last_msg: str = ""
+    last_args: tuple[Any, ...] = ()
 
 
 class RateLimitedLogger:
@@ -252,6 +255,7 @@ class RateLimitedLogger:
         if window is not None and now - window.start < self.interval_s:
             window.repeats += 1
             window.level = max(window.level, level)
+            window.last_msg, window.last_args = msg, args
             return False
 
         if window is not None and window.repeats:
@@ -271,15 +275,16 @@ class RateLimitedLogger:
         """Log one summary line for every key with repeats not yet reported; with
         ``only_due``, only for keys whose interval has passed."""
         now = self.clock()
-        for key, window in self._windows.items():
+        for window in self._windows.values():
             due = now - window.start >= self.interval_s
             if window.repeats and (due or not only_due):
                 self.logger.log(
                     window.level,
-                    "Skipped %d more messages like %r in the last %s.",
+                    "Suppressed %d more log %s like this in the last %s: %s",
                     window.repeats,
-                    key,
+                    "line" if window.repeats == 1 else "lines",
                     format_duration(round(now - window.start)),
+                    _render(window.last_msg, window.last_args),
                 )
                 window.start, window.repeats = now, 0
 
@@ -294,6 +299,16 @@ class RateLimitedLogger:
 
     def error(self, key: str, msg: str, *args: Any, **kwargs: Any) -> bool:
         return self.log(logging.ERROR, key, msg, *args, **kwargs)
+
+
+def _render(msg: str, args: tuple[Any, ...]) -> str:
+    """Format ``msg % args`` as logging would, or return ``msg`` when they do not match."""
+    if not args:
+        return msg
+    try:
+        return msg % args
+    except (TypeError, ValueError):
+        return msg
 
 
 def _with_summary(

@@ -6,8 +6,8 @@ the lease is disabled. A turn that lost a child is followed by a new one after a
 backoff. The loss of the lease ends the turn at once, and the replicator then waits as
 a standby until it can take the lease again.
 
-Signal handlers only record the signal; the main loop acts on it. The first SIGTERM
-or SIGINT drains in this order: stop reading the datastream and stop the loader,
+Signal handlers only record the signal; the main loop acts on it. The first SIGTERM,
+SIGINT or SIGHUP drains in this order: stop reading the datastream and stop the loader,
 let the ingest hand over what it buffered and save the cursor once the workers
 acknowledged it, let every worker drain its queue and flush its last batch, release
 the lease, then stop the health server. A second signal kills what is left at once.
@@ -35,6 +35,9 @@ from replicator.turn import Turn, TurnEnd
 logger = logging.getLogger(__name__)
 
 LOOP_INTERVAL_S = 0.2
+#: Signals that start the graceful shutdown. SIGHUP is one of them because a closed
+#: terminal sends it, and the configuration is read only at start anyway.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 RESTART_FIRST_DELAY_S = 1.0
 RESTART_MAX_DELAY_S = 30.0
 #: A turn that ran this long before a child died restarts after the shortest delay.
@@ -51,6 +54,7 @@ class Supervisor:
         self.health = health_child(config, self.status)
         self.turn: Turn | None = None
         self.lease: Lease | None = None
+        self._signal_logged = False
         self._publish_start(cache_version)
 
     def _publish_start(self, cache_version: str) -> None:
@@ -91,6 +95,7 @@ class Supervisor:
                 break
             logger.warning("Lost the writer lease; stopped writing and standing by.")
 
+        self._log_signal()
         self._stop_health()
         return self.exit_code
 
@@ -120,7 +125,7 @@ class Supervisor:
         return end, code
 
     def _install_signals(self) -> None:
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in STOP_SIGNALS:
             signal.signal(signum, self._record_signal)
         # The supervisor sends this signal to the ingest. Sent to the whole group (as
         # `systemctl kill` does), it would otherwise end the supervisor and the workers,
@@ -135,6 +140,16 @@ class Supervisor:
                 if child.process is not None and child.process.exitcode is None:
                     os.kill(child.process.pid, signal.SIGKILL)
             os._exit(EXIT_FAILURE)
+
+    def _log_signal(self) -> None:
+        """Log a SIGHUP once, from the main loop, because the handler may not log."""
+        if self._signal_logged or signal.SIGHUP not in self.signals[:1]:
+            return
+        self._signal_logged = True
+        logger.info(
+            "Received SIGHUP: stopping as on SIGTERM. The configuration is read only at "
+            "start, so start the service again to apply a change."
+        )
 
     def _all_children(self) -> list[Child]:
         turn_children = self.turn.topology.children if self.turn is not None else []
@@ -160,10 +175,12 @@ class Supervisor:
                 state.lease_holder = b""
                 logger.info("Took the writer lease %r.", self.config.writer_lock_key)
                 return True
+            # An empty holder means Redis did not respond or the key just expired. No
+            # other writer is known, so this replicator does not count as a standby.
             holder = self.lease.holder()
-            state.standby = 1
+            state.standby = 1 if holder else 0
             state.lease_holder = encode_text(holder, TEXT_CHARS)
-            if holder != announced:
+            if holder and holder != announced:
                 logger.info("Standing by: the writer lease is held by %r.", holder)
                 announced = holder
             self._sleep(STANDBY_RETRY_S)
@@ -185,6 +202,7 @@ class Supervisor:
                 end, code = outcome
                 break
             time.sleep(LOOP_INTERVAL_S)
+        self._log_signal()
         ran_for = time.monotonic() - self.turn.started_at
         self.turn.stop(end)
         self.turn = None

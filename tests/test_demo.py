@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -97,3 +98,48 @@ def test_demo_uses_a_redis_that_answers(own_redis: RedisServer) -> None:
     assert code == 0, output[-3000:]
     assert f"the Redis at 127.0.0.1:{own_redis.port}" in output
     assert len(flags) == 5
+
+
+def test_demo_stops_when_replicator_exits(own_redis: RedisServer) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        demo = Demo(REDIS_URL=own_redis.url, HEALTH_PORT=str(port))
+        try:
+            # The timeout guards against a hang: a demo still waiting for /ready takes 120 s.
+            code = demo.process.wait(timeout=100)
+        finally:
+            if demo.process.poll() is None:
+                demo.interrupt()
+
+    output = demo.output()
+    assert code == 1, output[-3000:]
+    assert f"is port {port} in use" in output
+    assert "The replicator exited with code 1" in output
+    assert "is not ready after" not in output
+
+
+def test_demo_ctrl_c_before_ready(own_redis: RedisServer) -> None:
+    # Another writer's lease keeps the demo's replicator standing by, never ready.
+    client = redis.Redis(host="127.0.0.1", port=own_redis.port)
+    client.set("schematic:datastream:writer_lock", "other-host-1-abc")
+    client.close()
+    demo = Demo(REDIS_URL=own_redis.url)
+    try:
+        wait_until(
+            lambda: "Standing by: the writer lease is held by" in demo.output(),
+            60,
+            "the demo's replicator to stand by",
+            interval_s=0.2,
+        )
+    finally:
+        demo.process.send_signal(signal.SIGINT)
+        # The timeout guards against a hang: a demo still waiting for /ready takes 120 s.
+        code = demo.process.wait(timeout=100)
+
+    output = demo.output()
+    assert code == 0, output[-3000:]
+    assert "Demo stopped." in output
+    assert "is not ready after" not in output
+    assert "Press Ctrl-C to stop." not in output

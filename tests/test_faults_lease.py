@@ -6,7 +6,16 @@ import os
 import signal
 import time
 
-from tests.faults import assert_converged, environment, ready_status, replicator
+import redis
+
+from tests.faults import (
+    assert_converged,
+    environment,
+    pause,
+    ready_status,
+    replicator,
+    resume,
+)
 from tests.proxy import Proxy
 from tests.replicator_process import wait_until
 
@@ -80,3 +89,63 @@ def test_partitioned_writer_steps_down_and_standby_takes_over() -> None:
             proxy.close()
 
     assert takeover_s < 25
+
+
+def test_lease_lost_to_redis_outage_blames_no_writer() -> None:
+    with environment() as (sim, server):
+        process = replicator(
+            sim,
+            server,
+            REDIS_READ_TIMEOUT="500ms",
+            REDIS_DIAL_TIMEOUT="500ms",
+            REDIS_MAX_RETRIES="0",
+            WRITER_LOCK_TTL="3s",
+        )
+        try:
+            process.wait_ready()
+            pause(server)
+            try:
+                wait_until(
+                    lambda: process.output().count("Could not reach Redis to take the writer") >= 2,
+                    30,
+                    "two failed attempts to take the lease again",
+                )
+                body = process.get("/ready")
+            finally:
+                resume(server)
+            process.wait_ready(timeout_s=40)
+        finally:
+            code = process.stop()
+
+    assert body is not None
+    outage = body.json()
+    output = process.output()
+    assert code == 0
+    assert outage["ready"] is False
+    assert outage["components"]["redis"] == "unreachable"
+    assert outage["components"]["writer_lease"] == "not held"
+    assert outage["reason"] == "Redis is unreachable, so the writer lease cannot be taken"
+    assert "Standing by" not in output
+    assert "belongs to another replicator" not in output
+
+
+def test_lease_lost_with_the_data_blames_no_writer() -> None:
+    with environment() as (sim, server):
+        process = replicator(sim, server)
+        try:
+            process.wait_ready()
+            client = redis.Redis(host="127.0.0.1", port=server.port)
+            client.flushall()
+            client.close()
+            wait_until(
+                lambda: "Lost the writer lease" in process.output(), 30, "the lease to be lost"
+            )
+            assert_converged(sim, server, process, timeout_s=60)
+        finally:
+            code = process.stop()
+
+    output = process.output()
+    assert code == 0
+    assert "The writer lease 'schematic:datastream:writer_lock' is gone" in output
+    assert "belongs to another replicator" not in output
+    assert "Standing by" not in output

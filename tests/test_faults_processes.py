@@ -1,5 +1,5 @@
-"""Process faults: children killed with SIGKILL, a child failing at start-up, SIGTERM
-and SIGINT with a drain in a stated order, and a resume that needs no reload."""
+"""Process faults: children killed with SIGKILL, a child failing at start-up, SIGTERM,
+SIGINT and SIGHUP with a drain in a stated order, and a resume that needs no reload."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import os
 import signal
 import socket
 import time
+
+import redis
 
 from tests.faults import (
     assert_converged,
@@ -102,6 +104,30 @@ def test_sigterm_drains_in_order_and_next_start_resumes() -> None:
     assert positions == sorted(positions)
     assert "Resuming from replay cursor" in resumed_output
     assert "Bulk load 1 started" not in resumed_output
+
+
+def test_sighup_to_the_group_stops_gracefully() -> None:
+    with environment(companies=100, users=100) as (sim, server):
+        process = replicator(sim, server)
+        process.wait_ready()
+        assert process.process is not None
+        sim.start_mutations(40)
+        time.sleep(1)
+        # A closed terminal sends SIGHUP to the whole foreground process group.
+        os.killpg(process.process.pid, signal.SIGHUP)
+        code = process.process.wait(timeout=40)
+        sim.stop_mutations()
+        lease = redis.Redis(host="127.0.0.1", port=server.port).get(
+            "schematic:datastream:writer_lock"
+        )
+
+    output = process.output()
+    assert code == 0
+    assert "Received SIGHUP" in output
+    assert "Draining the worker queues" in output
+    assert "Released the writer lease" in output
+    assert "Process ingest exited" not in output
+    assert lease is None
 
 
 def test_second_signal_exits_at_once() -> None:

@@ -207,3 +207,19 @@ def test_resolve_port_errors(tmp_path: Path) -> None:
         resolve_port(None, {"HEALTH_PORT": "70000"}, str(path))
     with pytest.raises(ConfigError, match="--port 0"):
         resolve_port(0, {}, str(path))
+
+
+@pytest.mark.parametrize("timeout", ["0", "-1", "nan", "inf", "1e308", "3601"])
+def test_health_cli_invalid_timeout(
+    port: int, timeout: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = run("ready", "--port", str(port), "--timeout", timeout)
+    err = capsys.readouterr().err
+
+    assert code == 2
+    assert f"Invalid --timeout {timeout}:" in err
+    assert "Traceback" not in err
+
+
+def test_health_cli_fractional_timeout(port: int) -> None:
+    assert run("ready", "--port", str(port), "--timeout", "0.5") == 0

@@ -277,12 +277,28 @@ def test_rate_limit_flush(captured: tuple[logging.Logger, ListHandler]) -> None:
     limited.flush()
     assert handler.messages == [
         "Reconnecting at 100%.",
-        "Skipped 2 more messages like 'reconnect' in the last 4s.",
+        "Suppressed 2 more log lines like this in the last 4s: Reconnecting at 100%.",
     ]
 
     clock.now += 20
     limited.info("reconnect", "Reconnecting at 100%.")
     assert handler.messages[-1] == "Reconnecting at 100%."
+
+
+def test_rate_limit_flush_shows_last_line(captured: tuple[logging.Logger, ListHandler]) -> None:
+    target, handler = captured
+    clock = FakeClock()
+    limited = logs.RateLimitedLogger(target, interval_s=10, clock=clock)
+
+    limited.error("redis:user-0", "Write failed: %s.", "timeout")
+    limited.error("redis:user-0", "Write failed: %s.", "refused")
+    clock.now += 3
+    limited.flush()
+
+    assert handler.messages[-1] == (
+        "Suppressed 1 more log line like this in the last 3s: Write failed: refused."
+    )
+    assert "redis:user-0" not in handler.messages[-1]
 
 
 def test_rate_limit_summary_keeps_percent(captured: tuple[logging.Logger, ListHandler]) -> None:
