@@ -1,8 +1,9 @@
 """The ``demo`` command: the simulator, a Redis and the replicator, wired together.
 
 It needs nothing beyond the package. It uses the Redis named by REDIS_URL or
-REDIS_ADDR when one answers there, and otherwise starts fakeredis's TCP server in
-this process. The replicator runs as a child process in its own session, so a
+REDIS_ADDR when one of them is set and a server answers there; otherwise it starts
+fakeredis's TCP server in this process, so it never writes to a Redis it was not
+pointed at. The replicator runs as a child process in its own session, so a
 Ctrl-C reaches only this command, which then stops everything in order.
 """
 
@@ -115,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
 
 def choose_redis() -> DemoRedis:
     """Use the configured Redis when it answers; otherwise start an embedded one."""
-    settings = _configured_redis()
+    settings = _configured_redis() if _address_given() else None
     if settings is not None and _answers(settings):
         description = f"the Redis at {settings.host}:{settings.port} db {settings.db}"
         return DemoRedis(settings.host, settings.port, description)
@@ -125,9 +126,16 @@ def choose_redis() -> DemoRedis:
     server = fakeredis.TcpFakeServer(("127.0.0.1", 0), server_type="redis")
     threading.Thread(target=server.serve_forever, name="fakeredis", daemon=True).start()
     port = server.server_address[1]
-    where = f"{settings.host}:{settings.port}" if settings is not None else "the configured address"
-    description = f"an embedded fakeredis server on 127.0.0.1:{port} (no Redis answered at {where})"
+    if settings is None:
+        reason = "set REDIS_URL or REDIS_ADDR to use your own Redis"
+    else:
+        reason = f"no Redis answered at {settings.host}:{settings.port}"
+    description = f"an embedded fakeredis server on 127.0.0.1:{port} ({reason})"
     return DemoRedis("127.0.0.1", port, description, f"redis://127.0.0.1:{port}/0", server)
+
+
+def _address_given() -> bool:
+    return any(os.environ.get(name, "").strip() for name in ("REDIS_URL", "REDIS_ADDR"))
 
 
 def _configured_redis() -> RedisConfig | None:

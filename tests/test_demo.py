@@ -84,6 +84,19 @@ def test_demo_embeds_redis_when_none_answers() -> None:
     assert "Demo stopped." in output
 
 
+def test_demo_embeds_redis_unless_pointed_at_one() -> None:
+    demo = Demo()
+    try:
+        wait_until(demo.ready, 90, "the demo's replicator to be ready", interval_s=0.2)
+    finally:
+        code = demo.interrupt()
+
+    output = demo.output()
+    assert code == 0, output[-3000:]
+    assert "embedded fakeredis server" in output
+    assert "set REDIS_URL or REDIS_ADDR to use your own Redis" in output
+
+
 def test_demo_uses_a_redis_that_answers(own_redis: RedisServer) -> None:
     demo = Demo(REDIS_URL=own_redis.url)
     try:
