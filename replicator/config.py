@@ -394,7 +394,7 @@ def mask_api_key(api_key: str) -> str:
     """Show a long key as its first 4 characters and its length, a short one as ``***``."""
     if len(api_key) < 16:
         return "***" if api_key else ""
-    return f"{api_key[:4]}\u2026({len(api_key)} chars)"
+    return f"{api_key[:4]}\u2026(len={len(api_key)})"
 
 
 def describe(config: Config) -> dict[str, str]:

@@ -1,7 +1,7 @@
 """The ``demo`` command: the simulator, a Redis and the replicator, wired together.
 
 It needs nothing beyond the package. It uses the Redis named by REDIS_URL or
-REDIS_ADDR when one of them is set and a server answers there; otherwise it starts
+REDIS_ADDR when one of them is set and a server responds there; otherwise it starts
 fakeredis's TCP server in this process, so it never writes to a Redis it was not
 pointed at. The replicator runs as a child process in its own session, so a
 Ctrl-C reaches only this command, which then stops everything in order.

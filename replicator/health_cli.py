@@ -218,11 +218,14 @@ def _service_line(body: dict[str, Any], details: dict[str, Any], port: int) -> s
     )
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def _stream_line(stream: dict[str, Any]) -> str:
-    line = (
-        f"Datastream: {stream.get('state', 'unknown')}, {stream.get('connections', 0)} "
-        f"connections, {stream.get('reconnects', 0)} reconnects"
-    )
+    connections = _count(stream.get("connections", 0), "connection")
+    reconnects = _count(stream.get("reconnects", 0), "reconnect")
+    line = f"Datastream: {stream.get('state', 'unknown')}, {connections}, {reconnects}"
     last = stream.get("last_message_at") or 0.0
     line += f", last message {_seconds(time.time() - last)} ago" if last else ", no message yet"
     if stream.get("reason"):

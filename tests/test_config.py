@@ -404,7 +404,7 @@ def test_config_repr_hides_secrets() -> None:
 def test_describe_masks_secrets() -> None:
     config = load(REDIS_URL="redis://bob:hunter2-secret@127.0.0.1:6400/1", CACHE_TTL="1h30m")
     described = describe(config)
-    assert described["api_key"] == "sk_t\u2026(40 chars)"
+    assert described["api_key"] == "sk_t\u2026(len=40)"
     assert described["redis.password"] == "***"
     assert described["redis.url"] == "redis://bob:***@127.0.0.1:6400/1"
     assert described["cache_ttl_s"] == "1h30m"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
@@ -83,14 +84,20 @@ def test_partial_merges_into_stored_record(redis_client: redis.Redis) -> None:
     assert lookup(redis_client, "crm", "x1") == b'"c1"'
 
 
-def test_partial_for_unknown_entity_is_skipped(redis_client: redis.Redis) -> None:
+def test_partial_for_unknown_entity_is_skipped(
+    redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
     applier = make_applier(redis_client)
 
-    outcome = applier.apply([stream("partial", "ghost", {"keys": {"a": "b"}})])
+    with caplog.at_level(logging.INFO, logger="workers.entities"):
+        outcome = applier.apply([stream("partial", "ghost", {"keys": {"a": "b"}})])
 
+    skips = [record for record in caplog.records if "ghost" in record.getMessage()]
     assert outcome.skipped == 1
     assert outcome.acks == ["1-0"]
     assert stored(redis_client, "ghost") is None
+    assert [record.levelno for record in skips] == [logging.INFO]
+    assert "invalid" not in skips[0].getMessage()
 
 
 def test_key_change_removes_stale_lookup(redis_client: redis.Redis) -> None:

@@ -85,8 +85,21 @@ def test_snapshot_keeps_stored_copy_of_invalid_flag(redis_client: redis.Redis) -
 
     outcome = applier.apply([frame("snapshot", [{"id": "f1", "key": "a", "rules": "oops"}])])
 
-    assert outcome.skipped == 1
+    assert outcome.skipped == 0
+    assert outcome.applied == 1
     assert stored_keys(redis_client) == {keys.flag_key(VERSION, "a")}
+
+
+def test_snapshot_counts_as_one_change(redis_client: redis.Redis) -> None:
+    applier, _ = make_applier(redis_client)
+
+    outcome = applier.apply(
+        [frame("snapshot", [flag("f1", "a"), flag("f2", "b"), flag("f3", "c")])]
+    )
+
+    assert outcome.applied == 1
+    assert outcome.skipped == 0
+    assert len(stored_keys(redis_client)) == 3
 
 
 def test_single_flag_upsert_partial_and_delete(redis_client: redis.Redis) -> None:

@@ -127,7 +127,7 @@ def test_health_cli_status_summary(port: int, capsys: pytest.CaptureFixture[str]
 
     assert "healthy, ready, Redis reachable, cache version cv42, up 2m5s." in out
     assert re.search(
-        r"Datastream: ready, 1 connections, 0 reconnects, last message 2\.\ds ago\.", out
+        r"Datastream: ready, 1 connection, 0 reconnects, last message 2\.\ds ago\.", out
     )
     assert "Replay cursor: 1000-0 (newest stream id read: 1200-3)." in out
     assert "Bulk load: complete, generation 1, companies 10/10 loaded, users 20/20 loaded" in out

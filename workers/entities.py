@@ -205,9 +205,10 @@ class EntityApplier:
             self.parked_count += 1
             return
         if state.record is None:
-            self._skip(
-                outcome, "partial", state.entity_id, stream_id, "no stored record to merge into"
-            )
+            # Not invalid: the record may be gone with data Redis lost, which a reload
+            # brings back whole, or deleted before this change arrived.
+            reason = "no stored record to merge into"
+            self._skip(outcome, "partial", state.entity_id, stream_id, reason, logging.INFO)
             return
         try:
             record = self.normalize(self.merge(state.record, data))

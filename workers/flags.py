@@ -73,6 +73,7 @@ class FlagsApplier:
             if flag_key:
                 kept.add(flag_key)
         pipe.execute()
+        outcome.applied += 1
 
         removed = self._delete_missing(kept)
         self._publish_snapshot(len(kept))
@@ -82,13 +83,13 @@ class FlagsApplier:
         try:
             flag = records.normalize_flag(item)
         except records.InvalidRecord as exc:
-            self._skip(outcome, "snapshot", "", str(exc))
+            # The snapshot as a whole still counts as one applied change.
+            self._skip(outcome, "snapshot", "", str(exc), count=False)
             # Keep the stored copy of a flag we cannot read rather than delete it.
             return _raw_flag_key(self.version, item)
         key = keys.flag_key(self.version, flag["key"])
         self.writer.set(pipe, key, records.encode(flag))
         self.key_by_id[flag["id"]] = key
-        outcome.applied += 1
         return key
 
     def _delete_missing(self, kept: set[str]) -> int:
@@ -169,8 +170,10 @@ class FlagsApplier:
             return keys.flag_key(self.version, data["key"])
         return self.key_by_id.get(str(data.get("id")), "")
 
-    def _skip(self, outcome: Outcome, op: str, stream_id: str, reason: str) -> None:
-        outcome.skipped += 1
+    def _skip(
+        self, outcome: Outcome, op: str, stream_id: str, reason: str, count: bool = True
+    ) -> None:
+        outcome.skipped += count
         reason = reason.rstrip(".")
         log_every(
             logger,
