@@ -8,9 +8,10 @@ so an id can be turned back into its index without any table.
 
 from __future__ import annotations
 
-import hashlib
 import random
 from dataclasses import dataclass
+
+from replicator.simulator.draws import seed_value
 
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _INDEX_WIDTH = 6
@@ -156,9 +157,7 @@ def decode_index(text: str) -> int | None:
 
 def seeded_random(seed: int, *parts: object) -> random.Random:
     """Return a generator whose sequence depends only on the seed and the parts."""
-    text = ":".join([str(seed), *map(str, parts)])
-    digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
-    return random.Random(int.from_bytes(digest, "big"))
+    return random.Random(seed_value(seed, *parts))
 
 
 @dataclass(frozen=True)

@@ -193,11 +193,11 @@ def _list_handler(kind: str) -> Any:
 
         service = request.app[_SERVICE]
         loop = asyncio.get_running_loop()
-        items = await loop.run_in_executor(None, service.page_items, kind, offset, limit)
+        body = await loop.run_in_executor(None, service.page_json, kind, offset, limit)
         logger.debug(
-            "Served %r offset=%d limit=%d: %d items.", request.path, offset, limit, len(items)
+            "Served %r offset=%d limit=%d: %d bytes.", request.path, offset, limit, len(body)
         )
-        return _json({"data": items, "params": {"limit": limit, "offset": offset}})
+        return web.Response(body=body, content_type="application/json")
 
     return handle
 

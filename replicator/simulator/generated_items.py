@@ -1,0 +1,357 @@
+"""REST items of generated companies and users, encoded straight from the seeded draws.
+
+``company_json(templates, index)`` returns the text of
+``orjson.dumps(company_item(make_company(catalog, index)))``, and ``user_json`` that of
+the user item, without building the record or the item as dicts: each function makes
+the draws of :mod:`entities` in the same order (see :mod:`draws`) and fills the
+templates of :mod:`item_templates`. A change to the generator in :mod:`entities` must be
+made here too; the tests compare both paths for several seeds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import orjson
+
+from replicator.simulator.api_shapes import PRICE, display_name
+from replicator.simulator.catalog import (
+    COMPANY_KEY_NAMES,
+    COMPANY_TRAITS,
+    EVENT_SUBTYPES,
+    FEATURE_KEYS,
+    METRIC_PERIODS,
+    MONTH_RESETS,
+    USER_KEY_NAMES,
+    USER_TRAITS,
+    VALUE_TYPES,
+    WORDS,
+)
+from replicator.simulator.draws import Bits, below, sample_positions, seeded_core
+from replicator.simulator.entities import PERIOD_WINDOWS, company_key_value, user_key_value
+from replicator.simulator.item_templates import ItemTemplates
+from replicator.simulator.projection import ENTITLEMENT_FIELDS
+from replicator.simulator.times import stamp
+
+Uniform = Callable[[], float]
+#: (event subtype, period, month reset, value) of one generated metric.
+Metric = tuple[str, str, str, int]
+
+_COUNTS_0_0_1_2 = (0, 0, 1, 2)
+_BALANCES = (0, 250, 1200, 99.5, 10_000)
+_ALLOCATIONS = (1000, 5000, 100_000)
+_CONSUMPTION_RATES = (1, 0.5, 2)
+_BOOLEANS = ("true", "false")
+_RESOURCE_POOL = 1000
+_FLAG_POOL = 50
+_MAX_TRAITS = 5
+_RESET_JSON = tuple(orjson.dumps(reset).decode() for reset in MONTH_RESETS)
+
+
+def _array(parts: list[str]) -> str:
+    return "[" + ",".join(parts) + "]"
+
+
+# Keys and traits, shared by companies and users.
+
+
+def _key_names(seed: int, kind: str, index: int) -> list[str]:
+    bits = seeded_core(seed, kind, "keys", index).getrandbits
+    names = COMPANY_KEY_NAMES if kind == "company" else USER_KEY_NAMES
+    fixed = 2 if kind == "company" else 1
+    count = below(bits, 3)
+    return [*names[:fixed], *(names[fixed + p] for p in sample_positions(bits, 2, count))]
+
+
+def _trait_value(bits: Bits, name: str, comparable_type: str) -> str:
+    if comparable_type == "int":
+        return str(1 + below(bits, 2000))
+    if comparable_type == "bool":
+        return _BOOLEANS[below(bits, 2)]
+    if comparable_type == "date":
+        month = 1 + below(bits, 12)
+        return f"2026-{month:02d}-{1 + below(bits, 28):02d}"
+    if name == "website":
+        return f"https://{WORDS[below(bits, len(WORDS))]}.example.com"
+    return WORDS[below(bits, len(WORDS))]
+
+
+def _traits(bits: Bits, kind: str) -> list[tuple[int, str]]:
+    """Draw the traits as (table position, value), as entities.make_traits does."""
+    table = COMPANY_TRAITS if kind == "company" else USER_TRAITS
+    count = 1 + below(bits, min(_MAX_TRAITS, len(table)))
+    positions = sorted(sample_positions(bits, len(table), count))
+    return [(p, _trait_value(bits, *table[p])) for p in positions]
+
+
+def _common_parts(
+    t: ItemTemplates,
+    kind: str,
+    entity_id: str,
+    keys: list[tuple[str, str]],
+    traits: list[tuple[int, str]],
+    created: str,
+) -> tuple[str, str, str]:
+    """Encode the ``keys``, ``entity_traits`` and ``traits`` fields of an item."""
+    key_parts = [
+        t.key_items[kind, name] % (entity_id, value, entity_id, created, created, created, created)
+        for name, value in keys
+    ]
+    items = t.trait_items[kind]
+    trait_parts = [
+        items[p][position] % (entity_id, value, created, created, created, created)
+        for position, (p, value) in enumerate(traits)
+    ]
+    members = t.trait_members[kind]
+    trait_object = "{" + ",".join(members[p] % value for p, value in traits) + "}"
+    return _array(key_parts), _array(trait_parts), trait_object
+
+
+# Companies.
+
+
+def _plan(t: ItemTemplates, bits: Bits, uniform: Uniform) -> tuple[int, int, list[int]] | None:
+    """Draw (plan, version, add-ons) as entities._plans does; None for no plan."""
+    plan = below(bits, len(t.plan_entries))
+    add_on_count = _COUNTS_0_0_1_2[below(bits, 4)]
+    add_ons = sorted(sample_positions(bits, len(t.add_on_entries), add_on_count))
+    version = below(bits, 2)
+    if uniform() < 0.1:
+        return None
+    return plan, version, add_ons
+
+
+def _balances(t: ItemTemplates, bits: Bits) -> list[tuple[str, float]]:
+    """Draw the credit balances as (credit id, balance), in the order of the record's map."""
+    credit_ids = t.catalog.credit_ids
+    credits = sample_positions(bits, len(credit_ids), below(bits, len(credit_ids) + 1))
+    return [(credit_ids[c], _BALANCES[below(bits, len(_BALANCES))]) for c in credits]
+
+
+def _metrics(bits: Bits) -> list[Metric]:
+    count = below(bits, 6)
+    combos = {
+        (
+            EVENT_SUBTYPES[below(bits, len(EVENT_SUBTYPES))],
+            METRIC_PERIODS[below(bits, len(METRIC_PERIODS))],
+            MONTH_RESETS[below(bits, len(MONTH_RESETS))],
+        )
+        for _ in range(count)
+    }
+    return [(*combo, below(bits, 50_001)) for combo in sorted(combos)]
+
+
+def _metered(bits: Bits, uniform: Uniform, metrics: list[Metric]) -> dict[str, object]:
+    subtype, period, reset, value = metrics[below(bits, len(metrics))]
+    allocation = _ALLOCATIONS[below(bits, len(_ALLOCATIONS))]
+    fields: dict[str, object] = {
+        "allocation": allocation,
+        "usage": value,
+        "event_name": subtype,
+        "metric_period": period,
+        "month_reset": reset,
+        "metric_reset_at": PERIOD_WINDOWS[period][1],
+    }
+    if uniform() < 0.5:
+        fields["soft_limit"] = allocation * 2
+        fields["warning_tiers"] = [{"key": "80-percent", "value": allocation * 8 // 10}]
+    return fields
+
+
+def _credit(bits: Bits, balances: list[tuple[str, float]]) -> dict[str, object]:
+    choices = sorted(balances)
+    credit_id, balance = choices[below(bits, len(choices))]
+    total = balance + below(bits, 501)
+    return {
+        "credit_id": credit_id,
+        "credit_total": total,
+        "credit_used": total - balance,
+        "credit_remaining": balance,
+        "consumption_rate": _CONSUMPTION_RATES[below(bits, len(_CONSUMPTION_RATES))],
+        "event_subtype": EVENT_SUBTYPES[below(bits, len(EVENT_SUBTYPES))],
+    }
+
+
+def _entitlement(
+    t: ItemTemplates,
+    bits: Bits,
+    uniform: Uniform,
+    value_type: str,
+    metrics: list[Metric],
+    balances: list[tuple[str, float]],
+) -> dict[str, object]:
+    feature = below(bits, len(FEATURE_KEYS))
+    fields: dict[str, object] = {
+        "feature_id": t.catalog.feature_ids[feature],
+        "feature_key": FEATURE_KEYS[feature],
+        "value_type": value_type,
+    }
+    if value_type == "numeric" and metrics:
+        fields.update(_metered(bits, uniform, metrics))
+    elif value_type == "credit" and balances:
+        fields.update(_credit(bits, balances))
+    elif value_type == "numeric":
+        fields["allocation"] = 1 + below(bits, 50)
+        fields["usage"] = below(bits, 51)
+    # The REST item lists the fields in the order of the API model.
+    return {name: fields[name] for name in ENTITLEMENT_FIELDS if name in fields}
+
+
+def _entitlements(
+    t: ItemTemplates,
+    bits: Bits,
+    uniform: Uniform,
+    metrics: list[Metric],
+    balances: list[tuple[str, float]],
+) -> list[dict[str, object]]:
+    count = below(bits, 5)
+    value_types = [VALUE_TYPES[p] for p in sample_positions(bits, len(VALUE_TYPES), count)]
+    return [_entitlement(t, bits, uniform, kind, metrics, balances) for kind in value_types]
+
+
+def _override_rule(
+    t: ItemTemplates, bits: Bits, uniform: Uniform, company_id: str, position: int
+) -> str:
+    condition: tuple[object, ...]
+    if position == 0:
+        # A company condition draws three resource ids and a sample of them, then the
+        # generator replaces them with the company itself.
+        for _ in range(3):
+            below(bits, _RESOURCE_POOL)
+        sample_positions(bits, 3, 1 + below(bits, 3))
+        condition = (company_id,)
+    else:
+        period = METRIC_PERIODS[below(bits, len(METRIC_PERIODS))]
+        subtype = EVENT_SUBTYPES[below(bits, len(EVENT_SUBTYPES))]
+        metric_value = 10 + below(bits, 99_991)
+        reset = "null"
+        if period == "current_month":
+            reset = _RESET_JSON[below(bits, len(MONTH_RESETS))]
+        condition = (subtype, metric_value, period, reset)
+    flag_id = t.flag_ids[below(bits, _FLAG_POOL)]
+    value = "true" if uniform() < 0.5 else "false"
+    suffix = company_id[5:]
+    return t.override_rules[position] % (suffix, flag_id, value, suffix, *condition)
+
+
+def _rules(t: ItemTemplates, bits: Bits, uniform: Uniform, company_id: str) -> list[str]:
+    count = _COUNTS_0_0_1_2[below(bits, 4)]
+    return [_override_rule(t, bits, uniform, company_id, position) for position in range(count)]
+
+
+def _plan_parts(t: ItemTemplates, plan: tuple[int, int, list[int]] | None) -> tuple[str, str, str]:
+    """Encode the ``plan``, ``add_ons`` and ``plans`` fields."""
+    if plan is None:
+        return "null", "[]", "[]"
+    chosen, version, add_ons = plan
+    add_on_views = [t.add_on_views[a] for a in add_ons]
+    entries = [t.plan_entries[chosen], *(t.add_on_entries[a] for a in add_ons)]
+    return t.plan_views[chosen][version], _array(add_on_views), _array(entries)
+
+
+def _billing(
+    t: ItemTemplates, company_id: str, month: int | None, products: list[int]
+) -> tuple[str, str]:
+    """Encode the ``billing_subscription`` and ``billing_subscriptions`` fields."""
+    if month is None and not products:
+        return "null", "[]"
+    if month is None:
+        subscription_id = f"sub_{company_id}_billing"
+        start, end = 0, 0
+    else:
+        subscription_id = f"sub_{company_id[5:]}"
+        start, end = t.subscription_periods[month - 1]
+    product_parts = _array([t.products[p] % subscription_id for p in products])
+    view = t.subscription % (
+        subscription_id,
+        company_id,
+        company_id,
+        start,
+        end,
+        product_parts,
+        subscription_id,
+        PRICE * len(products),
+        stamp(company_id, "subscribed"),
+    )
+    return ("null" if month is None else view), "[" + view + "]"
+
+
+def _balances_json(balances: list[tuple[str, float]], null: bool) -> str:
+    return "null" if null else orjson.dumps(dict(balances)).decode()
+
+
+def company_json(t: ItemTemplates, index: int) -> str:
+    """Encode the REST item of generated company ``index`` (revision 0)."""
+    catalog = t.catalog
+    company_id = catalog.entity_id("comp", index)
+    core = seeded_core(catalog.seed, "company", index, 0)
+    bits, uniform = core.getrandbits, core.random
+    plan = _plan(t, bits, uniform)
+    balances = _balances(t, bits)
+    metrics = _metrics(bits)
+    entitlements = _entitlements(t, bits, uniform, metrics, balances)
+    products = sample_positions(bits, len(t.products), below(bits, 4))
+
+    # entities._go_null draws once for each empty list or map, in the record's field order.
+    if not products:
+        uniform()
+    balances_null = not balances and uniform() < 0.5
+    if not metrics:
+        uniform()
+    if plan is None:  # empty plan_ids and plan_version_ids
+        uniform()
+        uniform()
+    rules = _rules(t, bits, uniform, company_id)
+    if not rules:
+        uniform()
+    month = None if uniform() < 0.15 else 1 + below(bits, 12)
+    traits = _traits(bits, "company")
+
+    names = _key_names(catalog.seed, "company", index)
+    keys = [(name, company_key_value(catalog, name, index)) for name in names]
+    created = stamp(company_id, "created")
+    key_json, entity_traits, trait_object = _common_parts(
+        t, "company", company_id, keys, traits, created
+    )
+    return t.company_head % (
+        company_id,
+        display_name(dict(keys), company_id),
+        created,
+        stamp(company_id, "updated"),
+        int.from_bytes(company_id.encode()[-2:], "big") % 50,
+        key_json,
+        entity_traits,
+        trait_object,
+        *_plan_parts(t, plan),
+        *_billing(t, company_id, month, products),
+        _balances_json(balances, balances_null),
+        _array([t.metrics[s, p, r] % (company_id, v) for s, p, r, v in metrics]),
+        _array(rules),
+        orjson.dumps(entitlements).decode(),
+    )
+
+
+# Users.
+
+
+def user_json(t: ItemTemplates, index: int) -> str:
+    """Encode the REST item of generated user ``index`` (revision 0)."""
+    catalog = t.catalog
+    user_id = catalog.entity_id("user", index)
+    bits = seeded_core(catalog.seed, "user", index, 0).getrandbits
+    # entities.user_content draws once more after the traits, for its empty rules list,
+    # which the REST item does not carry.
+    traits = _traits(bits, "user")
+    names = _key_names(catalog.seed, "user", index)
+    keys = [(name, user_key_value(catalog, name, index)) for name in names]
+    created = stamp(user_id, "created")
+    key_json, entity_traits, trait_object = _common_parts(t, "user", user_id, keys, traits, created)
+    return t.user_head % (
+        user_id,
+        display_name(dict(keys), user_id),
+        created,
+        stamp(user_id, "updated"),
+        key_json,
+        entity_traits,
+        trait_object,
+    )

@@ -1,0 +1,58 @@
+"""Encoded REST pages: the body of ``GET /companies`` and ``GET /users``.
+
+A page body is exactly ``orjson.dumps({"data": items, "params": {"limit": ..., "offset":
+...}})`` of the items :mod:`api_shapes` builds. Unchanged generated entities take the
+fast path of :mod:`generated_items`, which skips building records and items as dicts;
+changed, created and loaded entities are built and encoded as dicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from replicator.simulator.api_shapes import item
+from replicator.simulator.catalog import Catalog
+from replicator.simulator.dataset import GeneratedSource, Source
+from replicator.simulator.generated_items import company_json, user_json
+from replicator.simulator.item_templates import ItemTemplates, build_templates
+
+Record = dict[str, Any]
+
+
+class PageEncoder:
+    """Encodes pages of one kind (``company`` or ``user``) of one table's entities."""
+
+    def __init__(self, kind: str, source: Source, catalog: Catalog) -> None:
+        self.kind = kind
+        self._source = source
+        self._catalog = catalog
+        self._generated = isinstance(source, GeneratedSource)
+        self._encode_generated: Callable[[ItemTemplates, int], str] = (
+            company_json if kind == "company" else user_json
+        )
+        # Built on the first page. Two threads may both build it; both results are equal.
+        self._templates: ItemTemplates | None = None
+
+    def item_text(self, ref: Record | int) -> str:
+        """Encode the REST item of an entity reference (see ``EntityTable.iter_refs_from``)."""
+        if isinstance(ref, int):
+            if self._generated:
+                return self._encode_generated(self.templates(), ref)
+            ref = self._source.record(ref)
+        return orjson.dumps(item(self.kind, ref)).decode()
+
+    def templates(self) -> ItemTemplates:
+        """Return the item templates of the catalog, building them on the first call."""
+        templates = self._templates
+        if templates is None:
+            templates = self._templates = build_templates(self._catalog)
+        return templates
+
+    def page(self, refs: list[Record | int], offset: int, limit: int) -> bytes:
+        """Encode the body of a page of items with its ``params``."""
+        items = ",".join([self.item_text(ref) for ref in refs])
+        params = orjson.dumps({"limit": limit, "offset": offset}).decode()
+        return f'{{"data":[{items}],"params":{params}}}'.encode()
