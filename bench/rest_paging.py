@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import orjson
 import requests
 
-from bench.proc_sampler import cpu_seconds
+from bench.proc_sampler import cpu_times
 from bench.sim_process import API_KEY, SimulatorProcess
 
 PATHS = {"company": "/companies", "user": "/users"}
@@ -32,6 +32,7 @@ class PagingResult:
     entities: int
     wall_s: float
     simulator_cpu_s: float
+    simulator_system_s: float
 
     @property
     def per_s(self) -> float:
@@ -40,6 +41,10 @@ class PagingResult:
     @property
     def cpu_us_per_entity(self) -> float:
         return self.simulator_cpu_s * 1e6 / self.entities if self.entities else float("nan")
+
+    @property
+    def system_us_per_entity(self) -> float:
+        return self.simulator_system_s * 1e6 / self.entities if self.entities else float("nan")
 
 
 def _fetch_pages(url: str, offsets: itertools.count[int], total: int, page: int) -> int:
@@ -73,11 +78,12 @@ def fetch_all(url: str, total: int, clients: int, page: int = 100) -> int:
     return sum(counts)
 
 
-def _cpu_s(pid: int) -> float:
-    used = cpu_seconds(pid)
+def _cpu_s(pid: int) -> tuple[float, float]:
+    """Return the (user + system, system) CPU seconds of a process."""
+    used = cpu_times(pid)
     if used is None:
         raise RuntimeError(f"The simulator process {pid} exited during the measurement.")
-    return used
+    return used[0] + used[1], used[1]
 
 
 def measure_kind(
@@ -86,13 +92,16 @@ def measure_kind(
     """Fetch every entity of a kind once and return the rate and the simulator's CPU time."""
     url = simulator.base_url + PATHS[kind]
     fetch_all(url, min(entities, 1000), clients)  # warm the server and the connections
-    cpu_before = _cpu_s(simulator.pid)
+    cpu_before, system_before = _cpu_s(simulator.pid)
     started = time.perf_counter()
     fetched = fetch_all(url, entities, clients)
     wall_s = time.perf_counter() - started
     if fetched != entities:
         raise RuntimeError(f"Fetched {fetched} {kind} entities, expected {entities}.")
-    return PagingResult(kind, entities, wall_s, _cpu_s(simulator.pid) - cpu_before)
+    cpu_after, system_after = _cpu_s(simulator.pid)
+    return PagingResult(
+        kind, entities, wall_s, cpu_after - cpu_before, system_after - system_before
+    )
 
 
 def measure(entities: int, clients: int) -> list[PagingResult]:
@@ -103,20 +112,19 @@ def measure(entities: int, clients: int) -> list[PagingResult]:
 
 def report(results: list[PagingResult]) -> str:
     """Format results as a small table, with a line for both kinds together."""
-    lines = [f"{'kind':<10}{'entities':>10}{'seconds':>10}{'per s':>10}{'CPU µs/entity':>16}"]
-    for result in results:
-        lines.append(
-            f"{result.kind:<10}{result.entities:>10}{result.wall_s:>10.2f}"
-            f"{result.per_s:>10,.0f}{result.cpu_us_per_entity:>16.1f}"
-        )
     both = PagingResult(
         "both",
         sum(r.entities for r in results),
         sum(r.wall_s for r in results),
         sum(r.simulator_cpu_s for r in results),
+        sum(r.simulator_system_s for r in results),
     )
-    lines.append(
-        f"{both.kind:<10}{both.entities:>10}{both.wall_s:>10.2f}"
-        f"{both.per_s:>10,.0f}{both.cpu_us_per_entity:>16.1f}"
-    )
+    header = f"{'kind':<10}{'entities':>10}{'seconds':>10}{'per s':>10}"
+    lines = [header + f"{'CPU µs/entity':>16}{'of it system':>14}"]
+    for result in [*results, both]:
+        lines.append(
+            f"{result.kind:<10}{result.entities:>10}{result.wall_s:>10.2f}"
+            f"{result.per_s:>10,.0f}{result.cpu_us_per_entity:>16.1f}"
+            f"{result.system_us_per_entity:>14.1f}"
+        )
     return "\n".join(lines)

@@ -181,8 +181,20 @@ async def _apply_page_fault(request: web.Request, offset: int | None) -> web.Res
     )
 
 
+async def _send_chunks(request: web.Request, chunks: list[bytes]) -> web.StreamResponse:
+    """Send a JSON body given in chunks, with its Content-Length, as one 200 response."""
+    response = web.StreamResponse()
+    response.content_type = "application/json"
+    response.content_length = sum(len(chunk) for chunk in chunks)
+    await response.prepare(request)
+    for chunk in chunks:
+        await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
 def _list_handler(kind: str) -> Any:
-    async def handle(request: web.Request) -> web.Response:
+    async def handle(request: web.Request) -> web.StreamResponse:
         if not _authorized(request):
             return _unauthorized()
         limit = _integer(request, "limit", DEFAULT_PAGE_LIMIT, 1, MAX_PAGE_LIMIT)
@@ -193,11 +205,16 @@ def _list_handler(kind: str) -> Any:
 
         service = request.app[_SERVICE]
         loop = asyncio.get_running_loop()
-        body = await loop.run_in_executor(None, service.page_json, kind, offset, limit)
+        chunks = await loop.run_in_executor(None, service.page_body, kind, offset, limit)
+        response = await _send_chunks(request, chunks)
         logger.debug(
-            "Served %r offset=%d limit=%d: %d bytes.", request.path, offset, limit, len(body)
+            "Served %r offset=%d limit=%d: %d bytes.",
+            request.path,
+            offset,
+            limit,
+            response.content_length,
         )
-        return web.Response(body=body, content_type="application/json")
+        return response
 
     return handle
 

@@ -285,8 +285,8 @@ class Service:
             records = self.state.table(kind).page(offset, limit)
         return [item(kind, record) for record in records]
 
-    def page_json(self, kind: str, offset: int, limit: int) -> bytes:
-        """Return the encoded body of one REST page of companies or users, with its params."""
+    def page_body(self, kind: str, offset: int, limit: int) -> list[bytes]:
+        """Return the body of one REST page of companies or users, in chunks to send in order."""
         with self.lock:
             refs = self.state.table(kind).page_refs(offset, limit)
         return self.page_encoders[kind].page(refs, offset, limit)
