@@ -26,19 +26,26 @@ Bits = Callable[[int], int]
 MAX_POOL = 21
 
 
-def seed_value(seed: int, *parts: object) -> int:
-    """Derive the integer seed of the generator of ``parts`` (an entity, a purpose) from a seed."""
-    text = ":".join([str(seed), *map(str, parts)])
+def seed_text(seed: int, *parts: object) -> str:
+    """Return the text that names the generator of ``parts`` (an entity, a purpose) of a seed.
+
+    Hot paths may format it themselves, e.g. ``f"{seed}:company:{index}:0"``.
+    """
+    return ":".join([str(seed), *map(str, parts)])
+
+
+def seed_value(text: str) -> int:
+    """Derive the integer seed of the generator named by a :func:`seed_text`."""
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
 
 
-def seeded_core(seed: int, *parts: object) -> _CoreRandom:
-    """Return the C generator in the state ``catalog.seeded_random(seed, *parts)`` starts in.
+def seeded_core(text: str) -> _CoreRandom:
+    """Return the C generator in the state ``random.Random(seed_value(text))`` starts in.
 
     ``_random.Random`` is the generator behind ``random.Random``; constructed with an int,
     it seeds exactly as ``random.Random(int)`` does, without the Python-level wrapper.
     """
-    return _CoreRandom(seed_value(seed, *parts))
+    return _CoreRandom(seed_value(text))
 
 
 def below(bits: Bits, n: int) -> int:
@@ -54,6 +61,8 @@ def sample_positions(bits: Bits, n: int, k: int) -> list[int]:
     """Return the positions that ``random.sample(population, k)`` picks from ``n`` items."""
     if n > MAX_POOL or not 0 <= k <= n:
         raise ValueError(f"Invalid sample of {k} from {n}: expected 0 <= k <= n <= {MAX_POOL}.")
+    if not k:
+        return []
     pool = list(range(n))
     picked = []
     for i in range(k):

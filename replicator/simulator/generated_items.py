@@ -30,7 +30,6 @@ from replicator.simulator.catalog import (
 from replicator.simulator.draws import Bits, below, sample_positions, seeded_core
 from replicator.simulator.entities import PERIOD_WINDOWS, company_key_value, user_key_value
 from replicator.simulator.item_templates import ItemTemplates
-from replicator.simulator.projection import ENTITLEMENT_FIELDS
 from replicator.simulator.times import stamp
 
 Uniform = Callable[[], float]
@@ -56,7 +55,7 @@ def _array(parts: list[str]) -> str:
 
 
 def _key_names(seed: int, kind: str, index: int) -> list[str]:
-    bits = seeded_core(seed, kind, "keys", index).getrandbits
+    bits = seeded_core(f"{seed}:{kind}:keys:{index}").getrandbits
     names = COMPANY_KEY_NAMES if kind == "company" else USER_KEY_NAMES
     fixed = 2 if kind == "company" else 1
     count = below(bits, 3)
@@ -103,7 +102,7 @@ def _common_parts(
         for position, (p, value) in enumerate(traits)
     ]
     members = t.trait_members[kind]
-    trait_object = "{" + ",".join(members[p] % value for p, value in traits) + "}"
+    trait_object = "{" + ",".join([members[p] % value for p, value in traits]) + "}"
     return _array(key_parts), _array(trait_parts), trait_object
 
 
@@ -193,8 +192,7 @@ def _entitlement(
     elif value_type == "numeric":
         fields["allocation"] = 1 + below(bits, 50)
         fields["usage"] = below(bits, 51)
-    # The REST item lists the fields in the order of the API model.
-    return {name: fields[name] for name in ENTITLEMENT_FIELDS if name in fields}
+    return fields
 
 
 def _entitlements(
@@ -284,7 +282,7 @@ def company_json(t: ItemTemplates, index: int) -> str:
     """Encode the REST item of generated company ``index`` (revision 0)."""
     catalog = t.catalog
     company_id = catalog.entity_id("comp", index)
-    core = seeded_core(catalog.seed, "company", index, 0)
+    core = seeded_core(f"{catalog.seed}:company:{index}:0")
     bits, uniform = core.getrandbits, core.random
     plan = _plan(t, bits, uniform)
     balances = _balances(t, bits)
@@ -327,7 +325,8 @@ def company_json(t: ItemTemplates, index: int) -> str:
         _balances_json(balances, balances_null),
         _array([t.metrics[s, p, r] % (company_id, v) for s, p, r, v in metrics]),
         _array(rules),
-        orjson.dumps(entitlements).decode(),
+        # The REST item lists entitlement fields in ENTITLEMENT_FIELDS order, which is sorted.
+        orjson.dumps(entitlements, option=orjson.OPT_SORT_KEYS).decode(),
     )
 
 
@@ -338,7 +337,7 @@ def user_json(t: ItemTemplates, index: int) -> str:
     """Encode the REST item of generated user ``index`` (revision 0)."""
     catalog = t.catalog
     user_id = catalog.entity_id("user", index)
-    bits = seeded_core(catalog.seed, "user", index, 0).getrandbits
+    bits = seeded_core(f"{catalog.seed}:user:{index}:0").getrandbits
     # entities.user_content draws once more after the traits, for its empty rules list,
     # which the REST item does not carry.
     traits = _traits(bits, "user")
