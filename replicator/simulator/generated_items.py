@@ -26,6 +26,7 @@ from replicator.simulator.catalog import (
     USER_TRAITS,
     VALUE_TYPES,
     WORDS,
+    Catalog,
 )
 from replicator.simulator.draws import Bits, below, sample_positions, seeded_core
 from replicator.simulator.entities import PERIOD_WINDOWS, company_key_value, user_key_value
@@ -54,12 +55,18 @@ def _array(parts: list[str]) -> str:
 # Keys and traits, shared by companies and users.
 
 
-def _key_names(seed: int, kind: str, index: int) -> list[str]:
-    bits = seeded_core(f"{seed}:{kind}:keys:{index}").getrandbits
-    names = COMPANY_KEY_NAMES if kind == "company" else USER_KEY_NAMES
-    fixed = 2 if kind == "company" else 1
+def _keys(catalog: Catalog, kind: str, index: int) -> list[tuple[str, str]]:
+    """Draw which keys an entity has, as entities._keys does; return (name, value) pairs."""
+    bits = seeded_core(f"{catalog.seed}:{kind}:keys:{index}").getrandbits
+    if kind == "company":
+        names, fixed, value_of = COMPANY_KEY_NAMES, 2, company_key_value
+    else:
+        names, fixed, value_of = USER_KEY_NAMES, 1, user_key_value
+    chosen = list(names[:fixed])
     count = below(bits, 3)
-    return [*names[:fixed], *(names[fixed + p] for p in sample_positions(bits, 2, count))]
+    if count:
+        chosen += [names[fixed + p] for p in sample_positions(bits, len(names) - fixed, count)]
+    return [(name, value_of(catalog, name, index)) for name in chosen]
 
 
 def _trait_value(bits: Bits, name: str, comparable_type: str) -> str:
@@ -92,18 +99,19 @@ def _common_parts(
     created: str,
 ) -> tuple[str, str, str]:
     """Encode the ``keys``, ``entity_traits`` and ``traits`` fields of an item."""
+    key_items = t.key_items
     key_parts = [
-        t.key_items[kind, name] % (entity_id, value, entity_id, created, created, created, created)
+        key_items[kind, name] % (entity_id, value, entity_id, created, created, created, created)
         for name, value in keys
     ]
-    items = t.trait_items[kind]
-    trait_parts = [
-        items[p][position] % (entity_id, value, created, created, created, created)
-        for position, (p, value) in enumerate(traits)
-    ]
-    members = t.trait_members[kind]
-    trait_object = "{" + ",".join([members[p] % value for p, value in traits]) + "}"
-    return _array(key_parts), _array(trait_parts), trait_object
+    items, members = t.trait_items[kind], t.trait_members[kind]
+    trait_parts, member_parts = [], []
+    for position, (p, value) in enumerate(traits):
+        trait_parts.append(
+            items[p][position] % (entity_id, value, created, created, created, created)
+        )
+        member_parts.append(members[p] % value)
+    return _array(key_parts), _array(trait_parts), "{" + ",".join(member_parts) + "}"
 
 
 # Companies.
@@ -305,8 +313,7 @@ def company_json(t: ItemTemplates, index: int) -> str:
     month = None if uniform() < 0.15 else 1 + below(bits, 12)
     traits = _traits(bits, "company")
 
-    names = _key_names(catalog.seed, "company", index)
-    keys = [(name, company_key_value(catalog, name, index)) for name in names]
+    keys = _keys(catalog, "company", index)
     created = stamp(company_id, "created")
     key_json, entity_traits, trait_object = _common_parts(
         t, "company", company_id, keys, traits, created
@@ -341,8 +348,7 @@ def user_json(t: ItemTemplates, index: int) -> str:
     # entities.user_content draws once more after the traits, for its empty rules list,
     # which the REST item does not carry.
     traits = _traits(bits, "user")
-    names = _key_names(catalog.seed, "user", index)
-    keys = [(name, user_key_value(catalog, name, index)) for name in names]
+    keys = _keys(catalog, "user", index)
     created = stamp(user_id, "created")
     key_json, entity_traits, trait_object = _common_parts(t, "user", user_id, keys, traits, created)
     return t.user_head % (
