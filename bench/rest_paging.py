@@ -2,9 +2,10 @@
 
 The simulator runs in a child process of its own (:class:`SimulatorProcess`), so its
 CPU time is read from ``/proc/<pid>/stat`` apart from the clients'. Client threads in
-this process fetch ``GET /companies?limit=100&offset=N`` (then the same for users) until
-every entity has been fetched once; each thread takes the next unfetched offset. The
-result of each kind gives the wall-clock rate and the simulator's CPU time per entity.
+this process fetch ``GET /companies?limit=100&offset=N``, then the same for users, until
+every entity has been fetched once. Each thread takes the next offset that no thread has
+fetched. The result of each kind gives the wall-clock rate and the simulator's CPU time
+per entity.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def _fetch_pages(url: str, offsets: itertools.count[int], total: int, page: int)
 
 def fetch_all(url: str, total: int, clients: int, page: int = 100) -> int:
     """Fetch ``total`` entities from ``url`` in pages with ``clients`` threads; return the count."""
-    offsets = itertools.count(0, page)  # next() on a count is atomic under the GIL
+    offsets = itertools.count(0, page)  # In CPython, next() on a count is atomic
     counts: list[int] = []
     threads = [
         threading.Thread(target=lambda: counts.append(_fetch_pages(url, offsets, total, page)))

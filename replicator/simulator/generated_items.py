@@ -2,10 +2,13 @@
 
 ``company_json(templates, index)`` returns the text of
 ``orjson.dumps(company_item(make_company(catalog, index)))``, and ``user_json`` that of
-the user item, without building the record or the item as dicts: each function makes
-the draws of :mod:`entities` in the same order (see :mod:`draws`) and fills the
-templates of :mod:`item_templates`. A change to the generator in :mod:`entities` must be
-made here too; the tests compare both paths for several seeds.
+the user item. Neither builds the record or the item as dicts. Each makes the draws of
+:mod:`entities` in the same order (see :mod:`draws`) and fills the templates of
+:mod:`item_templates`.
+
+NOTE: this module repeats the generator of :mod:`entities` draw for draw, so a change
+there must be made here too. The tests compare both paths for several seeds and fail
+on any difference.
 """
 
 from __future__ import annotations

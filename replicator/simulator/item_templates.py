@@ -220,7 +220,7 @@ def _plan_entry(plan_id: str) -> str:
 
 @dataclass(frozen=True)
 class ItemTemplates:
-    """Encoded parts of one catalog's items; ``%s`` formats list their slots in comments."""
+    """Encoded parts of one catalog's items. The comments list the slots of each format."""
 
     catalog: Catalog
     company_head: str

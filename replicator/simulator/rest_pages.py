@@ -2,8 +2,8 @@
 
 A page body is exactly ``orjson.dumps({"data": items, "params": {"limit": ..., "offset":
 ...}})`` of the items :mod:`api_shapes` builds. Unchanged generated entities take the
-fast path of :mod:`generated_items`, which skips building records and items as dicts;
-changed, created and loaded entities are built and encoded as dicts.
+fast path of :mod:`generated_items`, which builds no record and no item dict. Changed,
+created and loaded entities are built and encoded as dicts.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ class PageEncoder:
         self._encode_generated: Callable[[ItemTemplates, int], str] = (
             company_json if kind == "company" else user_json
         )
-        # Built on the first page. Two threads may both build it; both results are equal.
+        # Built on the first page. Two threads may both build it, which is harmless because
+        # the results are equal.
         self._templates: ItemTemplates | None = None
 
     def item_text(self, ref: Record | int) -> str:
@@ -68,9 +69,9 @@ class PageEncoder:
 def _chunks(parts: list[bytes]) -> list[bytes]:
     """Join consecutive parts into chunks of about CHUNK_BYTES.
 
-    A page of companies is about 700 KB. Built as one object, it and each copy of it
-    would be allocated with mmap and page-faulted in on every request, which costs more
-    CPU than building the page; chunks stay in the reused heap.
+    A page of 100 companies is about 700 KB. As one object, the page and each copy of it
+    would get a fresh mmap allocation whose pages fault in on every request. Chunks stay
+    in the heap that malloc reuses.
     """
     chunks: list[bytes] = []
     pending: list[bytes] = []
