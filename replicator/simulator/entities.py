@@ -5,6 +5,9 @@ on the revision too, so a "full update" can regenerate a company's content and k
 keys. Key values contain the decimal index, so they stay unique across entities even
 after Redis lower-cases them. Like the Go datastream, records carry ``null`` for some
 empty lists and maps, and companies without entitlements omit the field.
+
+The REST fast path (:mod:`generated_items`) repeats the draws of make_company and
+make_user, so a change to them must be made there too.
 """
 
 from __future__ import annotations
