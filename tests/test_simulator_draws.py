@@ -11,7 +11,7 @@ import pytest
 from replicator.simulator import times
 from replicator.simulator.catalog import decode_index, encode_index, seeded_random
 from replicator.simulator.draws import MAX_POOL, below, sample_positions, seed_text, seeded_core
-from replicator.simulator.json_templates import compile_template, json_slot, text_slot
+from replicator.simulator.json_templates import compile_template, fill, json_slot, text_slot
 
 BOUNDS = (1, 2, 3, 4, 5, 6, 12, 29, 50, 501, 1000, 2000, 50_001, 99_991, 2**31, 2**32 + 5)
 
@@ -60,7 +60,7 @@ def test_template_fills_like_orjson() -> None:
         "items": json_slot("items"),
     }
     template = compile_template(value, ("id", "count", "items"))
-    filled = template % ("comp_1", 5, "[1,2.5,null]")
+    filled = fill(template, "comp_1", 5, "[1,2.5,null]")
 
     assert (
         filled
@@ -68,6 +68,16 @@ def test_template_fills_like_orjson() -> None:
             {"id": "ek_comp_1_domain", "count": 5, "note": "100% done", "items": [1, 2.5, None]}
         ).decode()
     )
+
+
+def test_template_fill_counts_values() -> None:
+    template = compile_template(
+        {"a": text_slot("first"), "b": json_slot("second")}, ("first", "second")
+    )
+
+    assert template == ('{"a":"', '","b":', "}")
+    with pytest.raises(ValueError, match="1 given, the template has 2 slots"):
+        fill(template, "x")
 
 
 def test_template_slot_order_checked() -> None:

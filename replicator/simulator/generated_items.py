@@ -34,6 +34,7 @@ from replicator.simulator.catalog import (
 from replicator.simulator.draws import Bits, below, sample_positions, seeded_core
 from replicator.simulator.entities import PERIOD_WINDOWS, company_key_value, user_key_value
 from replicator.simulator.item_templates import ItemTemplates
+from replicator.simulator.json_templates import fill
 from replicator.simulator.times import stamp
 
 Uniform = Callable[[], float]
@@ -61,6 +62,7 @@ def _array(parts: list[str]) -> str:
 def _keys(catalog: Catalog, kind: str, index: int) -> list[tuple[str, str]]:
     """Draw which keys an entity has, as entities._keys does; return (name, value) pairs."""
     bits = seeded_core(f"{catalog.seed}:{kind}:keys:{index}").getrandbits
+    names: tuple[str, ...]
     if kind == "company":
         names, fixed, value_of = COMPANY_KEY_NAMES, 2, company_key_value
     else:
@@ -102,18 +104,24 @@ def _common_parts(
     created: str,
 ) -> tuple[str, str, str]:
     """Encode the ``keys``, ``entity_traits`` and ``traits`` fields of an item."""
+    # The f-strings fill the templates' slots in order: see ItemTemplates.
     key_items = t.key_items
-    key_parts = [
-        key_items[kind, name] % (entity_id, value, entity_id, created, created, created, created)
-        for name, value in keys
-    ]
+    key_parts = []
+    for name, value in keys:
+        f0, f1, f2, f3, f4, f5, f6, f7 = key_items[kind, name]
+        key_parts.append(
+            f"{f0}{entity_id}{f1}{value}{f2}{entity_id}"
+            f"{f3}{created}{f4}{created}{f5}{created}{f6}{created}{f7}"
+        )
     items, members = t.trait_items[kind], t.trait_members[kind]
     trait_parts, member_parts = [], []
     for position, (p, value) in enumerate(traits):
+        f0, f1, f2, f3, f4, f5, f6 = items[p][position]
         trait_parts.append(
-            items[p][position] % (entity_id, value, created, created, created, created)
+            f"{f0}{entity_id}{f1}{value}{f2}{created}{f3}{created}{f4}{created}{f5}{created}{f6}"
         )
-        member_parts.append(members[p] % value)
+        m0, m1 = members[p]
+        member_parts.append(f"{m0}{value}{m1}")
     return _array(key_parts), _array(trait_parts), "{" + ",".join(member_parts) + "}"
 
 
@@ -240,7 +248,7 @@ def _override_rule(
     flag_id = t.flag_ids[below(bits, _FLAG_POOL)]
     value = "true" if uniform() < 0.5 else "false"
     suffix = company_id[5:]
-    return t.override_rules[position] % (suffix, flag_id, value, suffix, *condition)
+    return fill(t.override_rules[position], suffix, flag_id, value, suffix, *condition)
 
 
 def _rules(t: ItemTemplates, bits: Bits, uniform: Uniform, company_id: str) -> list[str]:
@@ -270,17 +278,15 @@ def _billing(
     else:
         subscription_id = f"sub_{company_id[5:]}"
         start, end = t.subscription_periods[month - 1]
-    product_parts = _array([t.products[p] % subscription_id for p in products])
-    view = t.subscription % (
-        subscription_id,
-        company_id,
-        company_id,
-        start,
-        end,
-        product_parts,
-        subscription_id,
-        PRICE * len(products),
-        stamp(company_id, "subscribed"),
+    product_parts = []
+    for p in products:
+        f0, f1 = t.products[p]
+        product_parts.append(f"{f0}{subscription_id}{f1}")
+    s = t.subscription
+    view = (
+        f"{s[0]}{subscription_id}{s[1]}{company_id}{s[2]}{company_id}{s[3]}{start}{s[4]}{end}"
+        f"{s[5]}{_array(product_parts)}{s[6]}{subscription_id}{s[7]}{PRICE * len(products)}"
+        f"{s[8]}{stamp(company_id, 'subscribed')}{s[9]}"
     )
     return ("null" if month is None else view), "[" + view + "]"
 
@@ -321,22 +327,23 @@ def company_json(t: ItemTemplates, index: int) -> str:
     key_json, entity_traits, trait_object = _common_parts(
         t, "company", company_id, keys, traits, created
     )
-    return t.company_head % (
-        company_id,
-        display_name(dict(keys), company_id),
-        created,
-        stamp(company_id, "updated"),
-        int.from_bytes(company_id.encode()[-2:], "big") % 50,
-        key_json,
-        entity_traits,
-        trait_object,
-        *_plan_parts(t, plan),
-        *_billing(t, company_id, month, products),
-        _balances_json(balances, balances_null),
-        _array([t.metrics[s, p, r] % (company_id, v) for s, p, r, v in metrics]),
-        _array(rules),
-        # The REST item lists entitlement fields in ENTITLEMENT_FIELDS order, which is sorted.
-        orjson.dumps(entitlements, option=orjson.OPT_SORT_KEYS).decode(),
+    name = display_name(dict(keys), company_id)
+    user_count = int.from_bytes(company_id.encode()[-2:], "big") % 50
+    plan_json, add_ons, plans = _plan_parts(t, plan)
+    billing, billings = _billing(t, company_id, month, products)
+    metric_parts = []
+    for subtype, period, reset, value in metrics:
+        f0, f1, f2 = t.metrics[subtype, period, reset]
+        metric_parts.append(f"{f0}{company_id}{f1}{value}{f2}")
+    # The REST item lists entitlement fields in ENTITLEMENT_FIELDS order, which is sorted.
+    entitlement_json = orjson.dumps(entitlements, option=orjson.OPT_SORT_KEYS).decode()
+    h = t.company_head
+    return (
+        f"{h[0]}{company_id}{h[1]}{name}{h[2]}{created}{h[3]}{stamp(company_id, 'updated')}"
+        f"{h[4]}{user_count}{h[5]}{key_json}{h[6]}{entity_traits}{h[7]}{trait_object}"
+        f"{h[8]}{plan_json}{h[9]}{add_ons}{h[10]}{plans}{h[11]}{billing}{h[12]}{billings}"
+        f"{h[13]}{_balances_json(balances, balances_null)}{h[14]}{_array(metric_parts)}"
+        f"{h[15]}{_array(rules)}{h[16]}{entitlement_json}{h[17]}"
     )
 
 
@@ -354,12 +361,9 @@ def user_json(t: ItemTemplates, index: int) -> str:
     keys = _keys(catalog, "user", index)
     created = stamp(user_id, "created")
     key_json, entity_traits, trait_object = _common_parts(t, "user", user_id, keys, traits, created)
-    return t.user_head % (
-        user_id,
-        display_name(dict(keys), user_id),
-        created,
-        stamp(user_id, "updated"),
-        key_json,
-        entity_traits,
-        trait_object,
+    name = display_name(dict(keys), user_id)
+    h = t.user_head
+    return (
+        f"{h[0]}{user_id}{h[1]}{name}{h[2]}{created}{h[3]}{stamp(user_id, 'updated')}"
+        f"{h[4]}{key_json}{h[5]}{entity_traits}{h[6]}{trait_object}{h[7]}"
     )

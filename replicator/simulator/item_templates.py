@@ -35,7 +35,7 @@ from replicator.simulator.catalog import (
     Catalog,
 )
 from replicator.simulator.entities import PERIOD_WINDOWS
-from replicator.simulator.json_templates import compile_template, json_slot, text_slot
+from replicator.simulator.json_templates import Template, compile_template, json_slot, text_slot
 from replicator.simulator.rules import blank_condition
 from replicator.simulator.times import to_unix_seconds
 
@@ -72,7 +72,7 @@ _COMPANY_SLOTS = (
 _USER_SLOTS = ("id", "name", "created", "updated", "keys", "entity_traits", "traits")
 
 
-def _company_head(catalog: Catalog) -> str:
+def _company_head(catalog: Catalog) -> Template:
     value: Record = {
         "id": text_slot("id"),
         "name": text_slot("name"),
@@ -100,7 +100,7 @@ def _company_head(catalog: Catalog) -> str:
     return compile_template(value, _COMPANY_SLOTS)
 
 
-def _user_head(catalog: Catalog) -> str:
+def _user_head(catalog: Catalog) -> Template:
     value: Record = {
         "id": text_slot("id"),
         "name": text_slot("name"),
@@ -116,13 +116,13 @@ def _user_head(catalog: Catalog) -> str:
     return compile_template(value, _USER_SLOTS)
 
 
-def _key_item(catalog: Catalog, kind: str, name: str) -> str:
+def _key_item(catalog: Catalog, kind: str, name: str) -> Template:
     keys = {name: text_slot("value")}
     entry = key_items(text_slot("id"), kind, catalog.environment_id, keys, text_slot("created"))
     return compile_template(entry[0], ("id", "value", "id", *_CREATED4))
 
 
-def _trait_item(catalog: Catalog, kind: str, table_position: int, position: int) -> str:
+def _trait_item(catalog: Catalog, kind: str, table_position: int, position: int) -> Template:
     """Encode the entry of trait definition ``table_position`` at ``position`` in the list."""
     trait = {
         "trait_definition": catalog.trait_definition(kind, table_position),
@@ -133,13 +133,14 @@ def _trait_item(catalog: Catalog, kind: str, table_position: int, position: int)
     return compile_template(entries[-1], ("id", "value", *_CREATED4))
 
 
-def _trait_member(catalog: Catalog, kind: str, table_position: int) -> str:
+def _trait_member(catalog: Catalog, kind: str, table_position: int) -> Template:
     """Encode one member of the ``traits`` object: the definition id and a value slot."""
     definition_id = catalog.trait_definition(kind, table_position)["id"]
-    return compile_template({definition_id: text_slot("value")}, ("value",))[1:-1]
+    before, after = compile_template({definition_id: text_slot("value")}, ("value",))
+    return before[1:], after[:-1]  # without the braces of the object
 
 
-def _metric_item(catalog: Catalog, subtype: str, period: str, reset: str) -> str:
+def _metric_item(catalog: Catalog, subtype: str, period: str, reset: str) -> Template:
     created_at, valid_until = PERIOD_WINDOWS[period]
     metric = {
         "account_id": catalog.account_id,
@@ -172,7 +173,7 @@ def _override_condition(catalog: Catalog, position: int) -> tuple[Record, tuple[
     return condition, ("event_subtype", "metric_value", "metric_period", "month_reset")
 
 
-def _override_rule(catalog: Catalog, position: int) -> str:
+def _override_rule(catalog: Catalog, position: int) -> Template:
     """Encode override rule ``position``: 0 matches the company itself, 1 a metric."""
     condition, condition_slots = _override_condition(catalog, position)
     rule = {
@@ -200,7 +201,7 @@ def _subscription_periods() -> tuple[tuple[int, int], ...]:
     )
 
 
-def _subscription(catalog: Catalog) -> str:
+def _subscription(catalog: Catalog) -> Template:
     view = subscription_view(
         text_slot("company_id"),
         text_slot("id"),
@@ -220,17 +221,17 @@ def _plan_entry(plan_id: str) -> str:
 
 @dataclass(frozen=True)
 class ItemTemplates:
-    """Encoded parts of one catalog's items. The comments list the slots of each format."""
+    """Encoded parts of one catalog's items. The comments list the slots of each template."""
 
     catalog: Catalog
-    company_head: str
-    user_head: str
+    company_head: Template
+    user_head: Template
     #: (kind, key name): id, value, id, created x4.
-    key_items: dict[tuple[str, str], str]
+    key_items: dict[tuple[str, str], Template]
     #: kind -> [trait table position][list position]: id, value, created x4.
-    trait_items: dict[str, tuple[tuple[str, ...], ...]]
+    trait_items: dict[str, tuple[tuple[Template, ...], ...]]
     #: kind -> [trait table position]: value.
-    trait_members: dict[str, tuple[str, ...]]
+    trait_members: dict[str, tuple[Template, ...]]
     #: [plan][version] and [add-on]: complete ``plan`` and ``add_ons`` entries.
     plan_views: tuple[tuple[str, ...], ...]
     add_on_views: tuple[str, ...]
@@ -238,15 +239,15 @@ class ItemTemplates:
     plan_entries: tuple[str, ...]
     add_on_entries: tuple[str, ...]
     #: [billing product]: subscription id.
-    products: tuple[str, ...]
+    products: tuple[Template, ...]
     #: id, company id x2, period start, period end, products, id, total price, created.
-    subscription: str
+    subscription: Template
     #: [month - 1]: (period start, period end) in unix seconds.
     subscription_periods: tuple[tuple[int, int], ...]
     #: (event subtype, period, month reset): company id, value.
-    metrics: dict[tuple[str, str, str], str]
+    metrics: dict[tuple[str, str, str], Template]
     #: [position]: see _override_rule().
-    override_rules: tuple[str, str]
+    override_rules: tuple[Template, Template]
     flag_ids: tuple[str, ...]
 
 
