@@ -56,32 +56,26 @@ class PageEncoder:
         return templates
 
     def page(self, refs: list[Record | int], offset: int, limit: int) -> list[bytes]:
-        """Encode the body of a page of items with its ``params``, in chunks (see _chunks)."""
-        parts = [b'{"data":[']
+        """Encode the body of a page of items with its ``params``, in chunks.
+
+        A page of 100 companies is about 700 KB. As one object, the page and each copy
+        of it would get a fresh mmap allocation whose pages fault in on every request.
+        Chunks of about CHUNK_BYTES stay in the heap that malloc reuses, and each item's
+        text is freed as soon as its chunk is built.
+        """
+        chunks: list[bytes] = []
+        pending = ['{"data":[']
+        size = 0
         for position, ref in enumerate(refs):
             if position:
-                parts.append(b",")
-            parts.append(self.item_text(ref).encode())
-        parts.append(b'],"params":' + orjson.dumps({"limit": limit, "offset": offset}) + b"}")
-        return _chunks(parts)
-
-
-def _chunks(parts: list[bytes]) -> list[bytes]:
-    """Join consecutive parts into chunks of about CHUNK_BYTES.
-
-    A page of 100 companies is about 700 KB. As one object, the page and each copy of it
-    would get a fresh mmap allocation whose pages fault in on every request. Chunks stay
-    in the heap that malloc reuses.
-    """
-    chunks: list[bytes] = []
-    pending: list[bytes] = []
-    size = 0
-    for part in parts:
-        pending.append(part)
-        size += len(part)
-        if size >= CHUNK_BYTES:
-            chunks.append(b"".join(pending))
-            pending, size = [], 0
-    if pending:
-        chunks.append(b"".join(pending))
-    return chunks
+                pending.append(",")
+            text = self.item_text(ref)
+            pending.append(text)
+            size += len(text)
+            if size >= CHUNK_BYTES:
+                chunks.append("".join(pending).encode())
+                pending, size = [], 0
+        params = orjson.dumps({"limit": limit, "offset": offset}).decode()
+        pending.append(f'],"params":{params}}}')
+        chunks.append("".join(pending).encode())
+        return chunks
