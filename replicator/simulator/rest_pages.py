@@ -56,26 +56,45 @@ class PageEncoder:
         return templates
 
     def page(self, refs: list[Record | int], offset: int, limit: int) -> list[bytes]:
-        """Encode the body of a page of items with its ``params``, in chunks.
+        """Encode the body of a page of items with its ``params``, in chunks."""
+        body = PageBody(self, offset, limit)
+        for ref in refs:
+            body.add(ref)
+        return body.finish()
 
-        A page of 100 companies is about 700 KB. As one object, the page and each copy
-        of it would get a fresh mmap allocation whose pages fault in on every request.
-        Chunks of about CHUNK_BYTES stay in the heap that malloc reuses, and each item's
-        text is freed as soon as its chunk is built.
-        """
-        chunks: list[bytes] = []
-        pending = ['{"data":[']
-        size = 0
-        for position, ref in enumerate(refs):
-            if position:
-                pending.append(",")
-            text = self.item_text(ref)
-            pending.append(text)
-            size += len(text)
-            if size >= CHUNK_BYTES:
-                chunks.append("".join(pending).encode())
-                pending, size = [], 0
-        params = orjson.dumps({"limit": limit, "offset": offset}).decode()
-        pending.append(f'],"params":{params}}}')
-        chunks.append("".join(pending).encode())
-        return chunks
+
+class PageBody:
+    """The body of one page, encoded item by item into chunks of about CHUNK_BYTES.
+
+    A page of 100 companies is about 700 KB. As one object, the page and each copy of it
+    would get a fresh mmap allocation whose pages fault in on every request. Chunks stay
+    in the heap that malloc reuses, and each item's text is freed as soon as its chunk
+    is built.
+    """
+
+    def __init__(self, encoder: PageEncoder, offset: int, limit: int) -> None:
+        self._encoder = encoder
+        self._params = orjson.dumps({"limit": limit, "offset": offset}).decode()
+        self._chunks: list[bytes] = []
+        self._pending = ['{"data":[']
+        self._size = 0
+        self._items = 0
+
+    def add(self, ref: Record | int) -> None:
+        """Encode the item of the next entity reference of the page."""
+        if self._items:
+            self._pending.append(",")
+        text = self._encoder.item_text(ref)
+        self._pending.append(text)
+        self._items += 1
+        self._size += len(text)
+        if self._size >= CHUNK_BYTES:
+            self._chunks.append("".join(self._pending).encode())
+            self._pending, self._size = [], 0
+
+    def finish(self) -> list[bytes]:
+        """Close the body and return its chunks, to send in order."""
+        self._pending.append(f'],"params":{self._params}}}')
+        self._chunks.append("".join(self._pending).encode())
+        self._pending = []
+        return self._chunks

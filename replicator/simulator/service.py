@@ -285,11 +285,14 @@ class Service:
             records = self.state.table(kind).page(offset, limit)
         return [item(kind, record) for record in records]
 
+    def page_refs(self, kind: str, offset: int, limit: int) -> list[Record | int]:
+        """Return the entities of one REST page as references (see ``EntityTable.page_refs``)."""
+        with self.lock:
+            return self.state.table(kind).page_refs(offset, limit)
+
     def page_body(self, kind: str, offset: int, limit: int) -> list[bytes]:
         """Return the body of one REST page of companies or users, in chunks to send in order."""
-        with self.lock:
-            refs = self.state.table(kind).page_refs(offset, limit)
-        return self.page_encoders[kind].page(refs, offset, limit)
+        return self.page_encoders[kind].page(self.page_refs(kind, offset, limit), offset, limit)
 
     def one_item(self, kind: str, entity_id: str) -> Record | None:
         """Return one company or user in the API's item shape, or None when it is absent."""
