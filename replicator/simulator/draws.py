@@ -66,7 +66,12 @@ def sample_positions(bits: Bits, n: int, k: int) -> list[int]:
     pool = list(range(n))
     picked = []
     for i in range(k):
-        j = below(bits, n - i)
+        # below(bits, n - i), written out because this loop runs for most entities.
+        size = n - i
+        width = size.bit_length()
+        j = bits(width)
+        while j >= size:
+            j = bits(width)
         picked.append(pool[j])
-        pool[j] = pool[n - i - 1]
+        pool[j] = pool[size - 1]
     return picked

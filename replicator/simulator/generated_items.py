@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import orjson
 
-from replicator.simulator.api_shapes import PRICE, display_name
+from replicator.simulator.api_shapes import PRICE
 from replicator.simulator.catalog import (
     COMPANY_KEY_NAMES,
     COMPANY_TRAITS,
@@ -34,7 +34,6 @@ from replicator.simulator.catalog import (
 from replicator.simulator.draws import Bits, below, sample_positions, seeded_core
 from replicator.simulator.entities import PERIOD_WINDOWS, company_key_value, user_key_value
 from replicator.simulator.item_templates import ItemTemplates
-from replicator.simulator.json_templates import fill
 from replicator.simulator.times import stamp
 
 Uniform = Callable[[], float]
@@ -49,6 +48,7 @@ _BOOLEANS = ("true", "false")
 _RESOURCE_POOL = 1000
 _FLAG_POOL = 50
 _MAX_TRAITS = 5
+_TWO_DIGITS = tuple(f"{number:02d}" for number in range(100))
 _RESET_JSON = tuple(orjson.dumps(reset).decode() for reset in MONTH_RESETS)
 
 
@@ -74,14 +74,23 @@ def _keys(catalog: Catalog, kind: str, index: int) -> list[tuple[str, str]]:
     return [(name, value_of(catalog, name, index)) for name in chosen]
 
 
+def _display_name(keys: list[tuple[str, str]]) -> str:
+    """Return api_shapes.display_name of generated keys, whose first key is always the
+    ``domain`` of a company or the ``email`` of a user."""
+    name, value = keys[0]
+    if name == "domain":
+        return value.split(".")[0].replace("-", " ").title()
+    return value.split("@")[0].replace(".", " ").title()
+
+
 def _trait_value(bits: Bits, name: str, comparable_type: str) -> str:
     if comparable_type == "int":
         return str(1 + below(bits, 2000))
     if comparable_type == "bool":
         return _BOOLEANS[below(bits, 2)]
     if comparable_type == "date":
-        month = 1 + below(bits, 12)
-        return f"2026-{month:02d}-{1 + below(bits, 28):02d}"
+        month = _TWO_DIGITS[1 + below(bits, 12)]
+        return f"2026-{month}-{_TWO_DIGITS[1 + below(bits, 28)]}"
     if name == "website":
         return f"https://{WORDS[below(bits, len(WORDS))]}.example.com"
     return WORDS[below(bits, len(WORDS))]
@@ -229,26 +238,35 @@ def _entitlements(
 def _override_rule(
     t: ItemTemplates, bits: Bits, uniform: Uniform, company_id: str, position: int
 ) -> str:
-    condition: tuple[object, ...]
+    suffix = company_id[5:]
     if position == 0:
         # A company condition draws three resource ids and a sample of them, then the
         # generator replaces them with the company itself.
         for _ in range(3):
             below(bits, _RESOURCE_POOL)
         sample_positions(bits, 3, 1 + below(bits, 3))
-        condition = (company_id,)
-    else:
-        period = METRIC_PERIODS[below(bits, len(METRIC_PERIODS))]
-        subtype = EVENT_SUBTYPES[below(bits, len(EVENT_SUBTYPES))]
-        metric_value = 10 + below(bits, 99_991)
-        reset = "null"
-        if period == "current_month":
-            reset = _RESET_JSON[below(bits, len(MONTH_RESETS))]
-        condition = (subtype, metric_value, period, reset)
+        flag_id, value = _flag_and_value(t, bits, uniform)
+        f0, f1, f2, f3, f4, f5 = t.override_rules[0]
+        return f"{f0}{suffix}{f1}{flag_id}{f2}{value}{f3}{suffix}{f4}{company_id}{f5}"
+
+    period = METRIC_PERIODS[below(bits, len(METRIC_PERIODS))]
+    subtype = EVENT_SUBTYPES[below(bits, len(EVENT_SUBTYPES))]
+    metric_value = 10 + below(bits, 99_991)
+    reset = "null"
+    if period == "current_month":
+        reset = _RESET_JSON[below(bits, len(MONTH_RESETS))]
+    flag_id, value = _flag_and_value(t, bits, uniform)
+    f0, f1, f2, f3, f4, f5, f6, f7, f8 = t.override_rules[1]
+    return (
+        f"{f0}{suffix}{f1}{flag_id}{f2}{value}{f3}{suffix}"
+        f"{f4}{subtype}{f5}{metric_value}{f6}{period}{f7}{reset}{f8}"
+    )
+
+
+def _flag_and_value(t: ItemTemplates, bits: Bits, uniform: Uniform) -> tuple[str, str]:
+    """Draw an override rule's flag and its value (JSON), after its condition."""
     flag_id = t.flag_ids[below(bits, _FLAG_POOL)]
-    value = "true" if uniform() < 0.5 else "false"
-    suffix = company_id[5:]
-    return fill(t.override_rules[position], suffix, flag_id, value, suffix, *condition)
+    return flag_id, "true" if uniform() < 0.5 else "false"
 
 
 def _rules(t: ItemTemplates, bits: Bits, uniform: Uniform, company_id: str) -> list[str]:
@@ -327,7 +345,7 @@ def company_json(t: ItemTemplates, index: int) -> str:
     key_json, entity_traits, trait_object = _common_parts(
         t, "company", company_id, keys, traits, created
     )
-    name = display_name(dict(keys), company_id)
+    name = _display_name(keys)
     user_count = int.from_bytes(company_id.encode()[-2:], "big") % 50
     plan_json, add_ons, plans = _plan_parts(t, plan)
     billing, billings = _billing(t, company_id, month, products)
@@ -361,7 +379,7 @@ def user_json(t: ItemTemplates, index: int) -> str:
     keys = _keys(catalog, "user", index)
     created = stamp(user_id, "created")
     key_json, entity_traits, trait_object = _common_parts(t, "user", user_id, keys, traits, created)
-    name = display_name(dict(keys), user_id)
+    name = _display_name(keys)
     h = t.user_head
     return (
         f"{h[0]}{user_id}{h[1]}{name}{h[2]}{created}{h[3]}{stamp(user_id, 'updated')}"
