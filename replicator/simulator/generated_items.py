@@ -100,8 +100,13 @@ def _traits(bits: Bits, kind: str) -> list[tuple[int, str]]:
     """Draw the traits as (table position, value), as entities.make_traits does."""
     table = COMPANY_TRAITS if kind == "company" else USER_TRAITS
     count = 1 + below(bits, min(_MAX_TRAITS, len(table)))
-    positions = sorted(sample_positions(bits, len(table), count))
-    return [(p, _trait_value(bits, *table[p])) for p in positions]
+    positions = sample_positions(bits, len(table), count)
+    positions.sort()
+    traits = []
+    for p in positions:
+        name, comparable_type = table[p]
+        traits.append((p, _trait_value(bits, name, comparable_type)))
+    return traits
 
 
 def _common_parts(
@@ -156,16 +161,18 @@ def _balances(t: ItemTemplates, bits: Bits) -> list[tuple[str, float]]:
 
 
 def _metrics(bits: Bits) -> list[Metric]:
+    """Draw up to five distinct metrics, sorted, each with its value, as entities._metrics."""
     count = below(bits, 6)
-    combos = {
-        (
-            EVENT_SUBTYPES[below(bits, len(EVENT_SUBTYPES))],
-            METRIC_PERIODS[below(bits, len(METRIC_PERIODS))],
-            MONTH_RESETS[below(bits, len(MONTH_RESETS))],
-        )
-        for _ in range(count)
-    }
-    return [(*combo, below(bits, 50_001)) for combo in sorted(combos)]
+    if not count:
+        return []
+    combos = set()
+    for _ in range(count):
+        subtype = EVENT_SUBTYPES[below(bits, len(EVENT_SUBTYPES))]
+        period = METRIC_PERIODS[below(bits, len(METRIC_PERIODS))]
+        combos.add((subtype, period, MONTH_RESETS[below(bits, len(MONTH_RESETS))]))
+    return [
+        (subtype, period, reset, below(bits, 50_001)) for subtype, period, reset in sorted(combos)
+    ]
 
 
 def _metered(bits: Bits, uniform: Uniform, metrics: list[Metric]) -> dict[str, object]:
