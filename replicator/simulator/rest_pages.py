@@ -26,7 +26,7 @@ CHUNK_BYTES = 64 * 1024
 
 
 class PageEncoder:
-    """Encodes pages of one kind (``company`` or ``user``) of one table's entities."""
+    """The encoder of the REST items and pages of one kind (``company`` or ``user``)."""
 
     def __init__(self, kind: str, source: Source, catalog: Catalog) -> None:
         self.kind = kind
