@@ -1,12 +1,20 @@
-"""Measure how fast the simulator sends change messages to one fast client.
+"""Measure how fast the simulator sends change messages, or serves REST pages.
 
-The simulator runs in this process. The client, an aiohttp WebSocket client that only
-counts frames, runs in another process, so on a machine with two cores each has its own.
+``--mode stream`` (the default) measures the datastream. The simulator runs in this
+process. The client, an aiohttp WebSocket client that only counts frames, runs in another
+process, so on a machine with two cores each has its own.
 The simulator publishes a burst of pre-built company ``full`` changes of about 1.6 KB
 and records the send time of each. The report gives three rates: published, sent (first
 to last send) and received by the client.
 
     python bench/simulator_throughput.py --messages 200000
+
+``--mode rest`` measures REST paging: a simulator in a child process serves ``--entities``
+companies and as many users, client threads fetch them all in pages of 100, and the
+report gives entities per second and the simulator's CPU time per entity (see
+``bench/rest_paging.py``).
+
+    python bench/simulator_throughput.py --mode rest --entities 20000
 """
 
 from __future__ import annotations
@@ -62,23 +70,51 @@ def _rate(count: int, first_ns: int, last_ns: int) -> float:
     return count / elapsed_s if elapsed_s > 0 else float("nan")
 
 
-def main() -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=200_000, help="burst size")
+    parser.add_argument(
+        "--mode",
+        choices=("stream", "rest"),
+        default="stream",
+        help="measure the datastream (stream) or REST paging (rest)",
+    )
+    parser.add_argument("--messages", type=int, default=200_000, help="stream mode: burst size")
     parser.add_argument(
         "--rate",
         type=float,
         default=0.0,
-        help="target messages per second, 0 for as fast as possible",
+        help="stream mode: target messages per second, 0 for as fast as possible",
     )
     parser.add_argument(
         "--companies",
         type=int,
         default=10_000,
-        help="generated companies (the burst updates the first 1000)",
+        help="stream mode: generated companies (the burst updates the first 1000)",
     )
-    args = parser.parse_args()
+    parser.add_argument(
+        "--entities",
+        type=int,
+        default=20_000,
+        help="rest mode: companies, and as many users, to fetch in pages of 100",
+    )
+    parser.add_argument(
+        "--clients", type=int, default=2, help="rest mode: client threads fetching pages"
+    )
+    return parser
 
+
+def _rest_main(args: argparse.Namespace) -> int:
+    from bench import rest_paging
+
+    if args.entities < 1 or args.clients < 1:
+        raise SystemExit(
+            f"Invalid --entities {args.entities} or --clients {args.clients}: both must be >= 1."
+        )
+    print(rest_paging.report(rest_paging.measure(args.entities, args.clients)))
+    return 0
+
+
+def _stream_main(args: argparse.Namespace) -> int:
     config = SimulatorConfig(
         api_key=API_KEY, companies=args.companies, users=0, flags=0, retention=args.messages
     )
@@ -103,6 +139,11 @@ def main() -> int:
     print(f"sent per s          {_rate(len(sent), min(sent), max(sent)):,.0f}")
     print(f"received per s      {_rate(received, first_ns, last_ns):,.0f} ({received} received)")
     return 0
+
+
+def main() -> int:
+    args = _parser().parse_args()
+    return _rest_main(args) if args.mode == "rest" else _stream_main(args)
 
 
 if __name__ == "__main__":

@@ -31,10 +31,14 @@ Record = dict[str, Any]
 __all__ = ["api_projection", "company_item", "item", "user_item"]
 
 _TRAIT_TYPES = {"bool": "boolean", "int": "number", "date": "date"}
+#: Monthly price of every simulated billing product, in cents.
+PRICE = 4900
 
 
-def _key_items(entity_id: str, kind: str, environment_id: str, keys: Any) -> list[Record]:
-    created = stamp(entity_id, "created")
+def key_items(
+    entity_id: str, kind: str, environment_id: str, keys: Any, created: str
+) -> list[Record]:
+    """Build the ``keys`` entries of an entity created at ``created``."""
     items = []
     for name, value in (keys or {}).items():
         definition_id = f"ekd_{kind}_{name}"
@@ -61,8 +65,8 @@ def _key_items(entity_id: str, kind: str, environment_id: str, keys: Any) -> lis
     return items
 
 
-def _trait_items(entity_id: str, environment_id: str, traits: Any) -> list[Record]:
-    created = stamp(entity_id, "created")
+def trait_items(entity_id: str, environment_id: str, traits: Any, created: str) -> list[Record]:
+    """Build the ``entity_traits`` entries of an entity created at ``created``."""
     items = []
     for position, trait in enumerate(traits or []):
         definition = trait.get("trait_definition")
@@ -91,7 +95,8 @@ def _trait_items(entity_id: str, environment_id: str, traits: Any) -> list[Recor
     return items
 
 
-def _product(product_id: str, subscription_id: str, environment_id: str) -> Record:
+def product_view(product_id: str, subscription_id: str, environment_id: str) -> Record:
+    """Build the subscription product of a billing product id."""
     created = stamp(product_id, "created")
     return {
         "id": product_id,
@@ -103,7 +108,7 @@ def _product(product_id: str, subscription_id: str, environment_id: str) -> Reco
         "currency": "usd",
         "interval": "month",
         "package_size": 1,
-        "price": 4900,
+        "price": PRICE,
         "price_id": f"price_{product_id}",
         "price_external_id": f"price_ext_{product_id}",
         "price_tier": [],
@@ -120,6 +125,27 @@ def _subscription_view(
 ) -> Record:
     subscription = subscription or {"id": f"sub_{company_id}_billing"}
     subscription_id = text(subscription.get("id"))
+    return subscription_view(
+        company_id,
+        subscription_id,
+        to_unix_seconds(subscription.get("period_start")),
+        to_unix_seconds(subscription.get("period_end")),
+        [product_view(p, subscription_id, environment_id) for p in products],
+        PRICE * len(products),
+        stamp(company_id, "subscribed"),
+    )
+
+
+def subscription_view(
+    company_id: str,
+    subscription_id: str,
+    period_start: Any,
+    period_end: Any,
+    products: Any,
+    total_price: Any,
+    created: str,
+) -> Record:
+    """Build a company's subscription: periods in unix seconds, products as built."""
     return {
         "id": subscription_id,
         "company_id": company_id,
@@ -129,17 +155,18 @@ def _subscription_view(
         "cancel_at_period_end": False,
         "customer_external_id": f"cus_ext_{company_id}",
         "discounts": [],
-        "period_start": to_unix_seconds(subscription.get("period_start")),
-        "period_end": to_unix_seconds(subscription.get("period_end")),
-        "products": [_product(p, subscription_id, environment_id) for p in products],
+        "period_start": period_start,
+        "period_end": period_end,
+        "products": products,
         "provider_type": "stripe",
         "subscription_external_id": f"sub_ext_{subscription_id}",
-        "total_price": 4900 * len(products),
-        "created_at": stamp(company_id, "subscribed"),
+        "total_price": total_price,
+        "created_at": created,
     }
 
 
-def _plan_view(plan_id: str, version_id: str | None) -> Record:
+def plan_view(plan_id: str, version_id: str | None) -> Record:
+    """Build the ``plan`` or ``add_ons`` entry of a plan and its version."""
     return {
         "id": plan_id,
         "name": plan_id.replace("_", " ").title(),
@@ -155,16 +182,17 @@ def _plans(record: Record) -> tuple[Record | None, list[Record]]:
     base_plan_id = record.get("base_plan_id")
     plan = None
     if base_plan_id is not None:
-        plan = _plan_view(text(base_plan_id), versions[0] if versions else None)
+        plan = plan_view(text(base_plan_id), versions[0] if versions else None)
         versions = versions[1:]
     add_ons = [
-        _plan_view(plan_ids[i + 1] if i + 1 < len(plan_ids) else f"plan_addon_{i}", version)
+        plan_view(plan_ids[i + 1] if i + 1 < len(plan_ids) else f"plan_addon_{i}", version)
         for i, version in enumerate(versions)
     ]
     return plan, add_ons
 
 
-def _metric_items(record: Record) -> list[Record]:
+def metric_items(record: Record) -> list[Record]:
+    """Build the ``metrics`` entries of a company record."""
     items = []
     for metric in record.get("metrics") or []:
         created_at = metric_created_at(metric)
@@ -192,7 +220,8 @@ def _condition_item(condition: Record) -> Record:
     return item
 
 
-def _rule_items(record: Record) -> list[Record]:
+def rule_items(record: Record) -> list[Record]:
+    """Build the ``rules`` entries of a company record, conditions with every field."""
     items = []
     for rule in record.get("rules") or []:
         item = {
@@ -224,7 +253,8 @@ def _entitlement_items(record: Record) -> list[Record]:
     ]
 
 
-def _display_name(keys: Any, fallback: str) -> str:
+def display_name(keys: Any, fallback: str) -> str:
+    """Derive an entity's name from its domain or email key, else use ``fallback``."""
     keys = keys or {}
     if "domain" in keys:
         return text(keys["domain"]).split(".")[0].replace("-", " ").title()
@@ -249,15 +279,15 @@ def company_item(record: Record) -> Record:
     created = stamp(company_id, "created")
     return {
         "id": company_id,
-        "name": _display_name(record.get("keys"), company_id),
+        "name": display_name(record.get("keys"), company_id),
         "environment_id": environment_id,
         "created_at": created,
         "updated_at": stamp(company_id, "updated"),
         "last_seen_at": None,
         "logo_url": None,
         "user_count": int.from_bytes(company_id.encode()[-2:], "big") % 50,
-        "keys": _key_items(company_id, "company", environment_id, record.get("keys")),
-        "entity_traits": _trait_items(company_id, environment_id, record.get("traits")),
+        "keys": key_items(company_id, "company", environment_id, record.get("keys"), created),
+        "entity_traits": trait_items(company_id, environment_id, record.get("traits"), created),
         "traits": {
             text((t.get("trait_definition") or {}).get("id")): t.get("value")
             for t in record.get("traits") or []
@@ -272,8 +302,8 @@ def company_item(record: Record) -> Record:
         "billing_credit_balances": record.get("credit_balances"),
         "custom_plan_billings": [],
         "payment_methods": [],
-        "metrics": _metric_items(record),
-        "rules": _rule_items(record),
+        "metrics": metric_items(record),
+        "rules": rule_items(record),
         "entitlements": _entitlement_items(record),
     }
 
@@ -282,15 +312,16 @@ def user_item(record: Record) -> Record:
     """Build the ``UserDetailResponseData`` JSON of a user record."""
     user_id = text(record.get("id"))
     environment_id = text(record.get("environment_id"))
+    created = stamp(user_id, "created")
     return {
         "id": user_id,
-        "name": _display_name(record.get("keys"), user_id),
+        "name": display_name(record.get("keys"), user_id),
         "environment_id": environment_id,
-        "created_at": stamp(user_id, "created"),
+        "created_at": created,
         "updated_at": stamp(user_id, "updated"),
         "last_seen_at": None,
-        "keys": _key_items(user_id, "user", environment_id, record.get("keys")),
-        "entity_traits": _trait_items(user_id, environment_id, record.get("traits")),
+        "keys": key_items(user_id, "user", environment_id, record.get("keys"), created),
+        "entity_traits": trait_items(user_id, environment_id, record.get("traits"), created),
         "traits": {
             text((t.get("trait_definition") or {}).get("id")): t.get("value")
             for t in record.get("traits") or []

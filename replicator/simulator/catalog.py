@@ -8,12 +8,16 @@ so an id can be turned back into its index without any table.
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import random
 from dataclasses import dataclass
 
+from replicator.simulator.draws import seed_text, seed_value
+
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _INDEX_WIDTH = 6
+#: Indexes below this have six base-62 digits.
+_PAIRS_LIMIT = 62**_INDEX_WIDTH
 
 RULE_TYPES = (
     "company_override",
@@ -134,6 +138,12 @@ CREDIT_NAMES = ("api-credits", "ai-tokens", "sms-credits")
 
 def encode_index(index: int, width: int = _INDEX_WIDTH) -> str:
     """Encode a non-negative integer in base 62, left-padded with zeros to ``width``."""
+    if width == _INDEX_WIDTH and 0 <= index < _PAIRS_LIMIT:
+        # Every entity id takes this path: three lookups of two digits each.
+        high, low = divmod(index, 62 * 62)
+        top, middle = divmod(high, 62 * 62)
+        pairs = _digit_pairs()
+        return pairs[top] + pairs[middle] + pairs[low]
     digits = []
     while True:
         index, rest = divmod(index, 62)
@@ -141,6 +151,12 @@ def encode_index(index: int, width: int = _INDEX_WIDTH) -> str:
         if index == 0:
             break
     return "".join(reversed(digits)).rjust(width, "0")
+
+
+@functools.cache
+def _digit_pairs() -> tuple[str, ...]:
+    """Return every two-digit base-62 string, "00" to "zz", in numeric order."""
+    return tuple(first + second for first in _ALPHABET for second in _ALPHABET)
 
 
 def decode_index(text: str) -> int | None:
@@ -156,9 +172,7 @@ def decode_index(text: str) -> int | None:
 
 def seeded_random(seed: int, *parts: object) -> random.Random:
     """Return a generator whose sequence depends only on the seed and the parts."""
-    text = ":".join([str(seed), *map(str, parts)])
-    digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
-    return random.Random(int.from_bytes(digest, "big"))
+    return random.Random(seed_value(seed_text(seed, *parts)))
 
 
 @dataclass(frozen=True)

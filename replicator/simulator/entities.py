@@ -5,6 +5,9 @@ on the revision too, so a "full update" can regenerate a company's content and k
 keys. Key values contain the decimal index, so they stay unique across entities even
 after Redis lower-cases them. Like the Go datastream, records carry ``null`` for some
 empty lists and maps, and companies without entitlements omit the field.
+
+The REST fast path (:mod:`generated_items`) repeats the draws of make_company and
+make_user, so a change to them must be made there too.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ Record = dict[str, Any]
 
 #: Start and end of the metric period of each kind, relative to a fixed simulated "today"
 #: (2026-07-15), so generated data does not depend on the wall clock.
-_PERIOD_WINDOWS = {
+PERIOD_WINDOWS = {
     "all_time": ("2025-01-01T00:00:00Z", None),
     "current_day": ("2026-07-15T00:00:00Z", "2026-07-16T00:00:00Z"),
     "current_week": ("2026-07-13T00:00:00Z", "2026-07-20T00:00:00Z"),
@@ -103,7 +106,7 @@ def make_metric(
     catalog: Catalog, rng: random.Random, company_id: str, subtype: str, period: str, reset: str
 ) -> Record:
     """Build one company metric whose times match its period."""
-    created_at, valid_until = _PERIOD_WINDOWS[period]
+    created_at, valid_until = PERIOD_WINDOWS[period]
     return {
         "account_id": catalog.account_id,
         "environment_id": catalog.environment_id,

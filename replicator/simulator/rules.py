@@ -34,7 +34,8 @@ _RULES_WITHOUT_CONDITIONS = ("default", "global_override")
 _RULES_WITH_GROUPS = ("standard", "plan_entitlement")
 
 
-def _blank_condition(catalog: Catalog, condition_id: str, condition_type: str) -> Record:
+def blank_condition(catalog: Catalog, condition_id: str, condition_type: str) -> Record:
+    """Build a condition of a type with operator ``eq`` and every optional field unset."""
     return {
         "id": condition_id,
         "account_id": catalog.account_id,
@@ -114,7 +115,7 @@ def make_condition(
     catalog: Catalog, rng: random.Random, condition_id: str, condition_type: str, operator: str
 ) -> Record:
     """Build one condition of a type; ``operator`` is used where the type allows it."""
-    condition = _blank_condition(catalog, condition_id, condition_type)
+    condition = blank_condition(catalog, condition_id, condition_type)
     if condition_type == "trait":
         _fill_trait(catalog, rng, condition, operator)
     elif condition_type == "metric":

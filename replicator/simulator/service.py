@@ -23,6 +23,7 @@ from replicator.simulator.catalog import build_catalog
 from replicator.simulator.config import SimulatorConfig
 from replicator.simulator.dataset import Dataset, load_dataset, parse_dataset
 from replicator.simulator.partials import merge
+from replicator.simulator.rest_pages import PageEncoder
 from replicator.simulator.stream import (
     ENTITY_TYPES,
     ROUTE_FLAG,
@@ -78,6 +79,10 @@ class Service:
         else:
             self.state = Truth.loaded(self.catalog, dataset)
             floor = parse_stream_id(dataset.last_stream_id)
+        self.page_encoders = {
+            kind: PageEncoder(kind, self.state.table(kind).source, self.catalog)
+            for kind in ("company", "user")
+        }
         self.clock = StreamClock(floor)
         self.window = RetainedWindow(config.retention, floor or self.clock.last)
         self._last_id = format_stream_id(floor) if floor else None
@@ -279,6 +284,15 @@ class Service:
         with self.lock:
             records = self.state.table(kind).page(offset, limit)
         return [item(kind, record) for record in records]
+
+    def page_refs(self, kind: str, offset: int, limit: int) -> list[Record | int]:
+        """Return the entities of one REST page as references (see ``EntityTable.page_refs``)."""
+        with self.lock:
+            return self.state.table(kind).page_refs(offset, limit)
+
+    def page_body(self, kind: str, offset: int, limit: int) -> list[bytes]:
+        """Return the body of one REST page of companies or users, in chunks to send in order."""
+        return self.page_encoders[kind].page(self.page_refs(kind, offset, limit), offset, limit)
 
     def one_item(self, kind: str, entity_id: str) -> Record | None:
         """Return one company or user in the API's item shape, or None when it is absent."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 import hashlib
 import re
 
@@ -58,5 +59,18 @@ def whole_seconds(text: str | None) -> str:
 def stamp(entity_id: str, purpose: str) -> str:
     """Return a stable, plausible time in 2025 for a REST-only field of an entity."""
     digest = hashlib.blake2b(f"{purpose}:{entity_id}".encode(), digest_size=4).digest()
-    offset_s = int.from_bytes(digest, "big") % _YEAR_S
-    return from_unix_seconds(_STAMP_END - _YEAR_S + offset_s)
+    day, second_of_day = divmod(int.from_bytes(digest, "big") % _YEAR_S, 86_400)
+    minute, second = divmod(second_of_day, 60)
+    days, minutes, seconds = _stamp_parts()
+    return days[day] + minutes[minute] + seconds[second]
+
+
+@functools.cache
+def _stamp_parts() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """Return the texts of the days ("2025-01-01T"), minutes ("00:00:") and seconds ("00Z")
+    of the stamp year, which starts at midnight, so a stamp is three lookups."""
+    start = _STAMP_END - _YEAR_S
+    days = tuple(from_unix_seconds(start + day * 86_400)[:11] for day in range(_YEAR_S // 86_400))
+    minutes = tuple(f"{minute // 60:02d}:{minute % 60:02d}:" for minute in range(24 * 60))
+    seconds = tuple(f"{second:02d}Z" for second in range(60))
+    return days, minutes, seconds

@@ -114,10 +114,17 @@ class EntityTable:
             index = candidate
 
     def _base_record(self, index: int) -> Record:
-        changed = self.changed.get(self.source.id_of(index))
-        return self.source.record(index) if changed is None else changed
+        ref = self._base_ref(index)
+        return self.source.record(ref) if isinstance(ref, int) else ref
 
-    def _base_from(self, position: int) -> Iterator[Record]:
+    def _base_ref(self, index: int) -> Record | int:
+        if self.changed:
+            changed = self.changed.get(self.source.id_of(index))
+            if changed is not None:
+                return changed
+        return index
+
+    def _base_refs_from(self, position: int) -> Iterator[Record | int]:
         index = self._base_index(position)
         gaps = iter(self.deleted[bisect.bisect_left(self.deleted, index) :])
         gap = next(gaps, None)
@@ -125,20 +132,33 @@ class EntityTable:
             if index == gap:
                 gap = next(gaps, None)
             else:
-                yield self._base_record(index)
+                yield self._base_ref(index)
             index += 1
+
+    def iter_refs_from(self, position: int) -> Iterator[Record | int]:
+        """Yield live entities from a position to the end, each as a reference.
+
+        A reference is the base index of an unchanged base entity, whose record
+        ``source.record(index)`` returns, or else the entity's current record.
+        """
+        base_live = self.source.size - len(self.deleted)
+        if position < base_live:
+            yield from self._base_refs_from(position)
+            position = base_live
+        yield from itertools.islice(self.created.values(), position - base_live, None)
 
     def iter_from(self, position: int) -> Iterator[Record]:
         """Yield live records from a position to the end."""
-        base_live = self.source.size - len(self.deleted)
-        if position < base_live:
-            yield from self._base_from(position)
-            position = base_live
-        yield from itertools.islice(self.created.values(), position - base_live, None)
+        for ref in self.iter_refs_from(position):
+            yield self.source.record(ref) if isinstance(ref, int) else ref
 
     def page(self, offset: int, limit: int) -> list[Record]:
         """Return up to ``limit`` live records starting at position ``offset``."""
         return list(itertools.islice(self.iter_from(offset), limit))
+
+    def page_refs(self, offset: int, limit: int) -> list[Record | int]:
+        """Return up to ``limit`` live entities from position ``offset``, as references."""
+        return list(itertools.islice(self.iter_refs_from(offset), limit))
 
     def id_at(self, position: int) -> str:
         """Return the id of the live entity at a position (created entities in any order)."""
