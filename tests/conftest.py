@@ -5,6 +5,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from tests.redis_fixtures import TlsFiles, make_tls_files, start_tls_redis, stop_and_remove
 from tests.servers import RedisServer, start_redis
 
 
@@ -26,3 +27,17 @@ def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
     client.flushall()
     yield client
     client.close()
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    """A throwaway CA and certificates, made once per test module."""
+    return make_tls_files(str(tmp_path_factory.mktemp("tls")))
+
+
+@pytest.fixture(scope="module")
+def tls_server(tls_files: TlsFiles) -> Iterator[RedisServer]:
+    """A TLS-only redis-server that requires a client certificate."""
+    server = start_tls_redis(tls_files.ca_cert, tls_files.server_cert, tls_files.server_key)
+    yield server
+    stop_and_remove(server)

@@ -7,7 +7,6 @@ application would. Every test ends by comparing all of Redis with the simulator'
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,12 +14,11 @@ from typing import Any
 import pytest
 import redis
 import redis.asyncio as aioredis
-from schematic.cache import RedisCache
-from schematic.client import AsyncSchematic, AsyncSchematicConfig, DataStreamConfig
 
 from replicator.simulator import Simulator, SimulatorConfig
 from tests import truth
 from tests.replicator_process import ReplicatorProcess, wait_until
+from tests.sdk_probe import SdkProbe
 from tests.servers import RedisServer, start_redis
 
 API_KEY = "e2e-secret-key"
@@ -182,55 +180,13 @@ def replicator(simulator: Simulator, redis_server: RedisServer) -> Iterator[Repl
     assert API_KEY not in process.output()
 
 
-class SdkProbe:
-    """The published SDK in replicator mode, driven from synchronous test code."""
-
-    def __init__(
-        self, redis_server: RedisServer, replicator: ReplicatorProcess, api_url: str
-    ) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.redis = aioredis.Redis(host="127.0.0.1", port=redis_server.port)
-        datastream = DataStreamConfig(
-            replicator_mode=True,
-            replicator_health_url=f"{replicator.base_url}/ready",
-            company_cache=RedisCache(self.redis),
-            company_lookup_cache=RedisCache(self.redis),
-            user_cache=RedisCache(self.redis),
-            user_lookup_cache=RedisCache(self.redis),
-            flag_cache=RedisCache(self.redis),
-        )
-        config = AsyncSchematicConfig(
-            base_url=api_url, event_capture_url=api_url, use_datastream=True, datastream=datastream
-        )
-        self.client = self.loop.run_until_complete(self._open(config))
-
-    async def _open(self, config: AsyncSchematicConfig) -> AsyncSchematic:
-        # The client starts background tasks, so it must be built inside the loop.
-        client = AsyncSchematic(API_KEY, config)
-        await client.__aenter__()
-        return client
-
-    def check(
-        self,
-        flag_key: str,
-        company: dict[str, str] | None = None,
-        user: dict[str, str] | None = None,
-    ) -> Any:
-        call = self.client.check_flag_with_entitlement(flag_key, company=company, user=user)
-        return self.loop.run_until_complete(call)
-
-    def close(self) -> None:
-        self.loop.run_until_complete(self.client.shutdown())
-        self.loop.run_until_complete(self.redis.aclose())
-        self.loop.close()
-
-
 @pytest.fixture()
 def sdk(
     redis_server: RedisServer, replicator: ReplicatorProcess, simulator: Simulator
 ) -> Iterator[SdkProbe]:
     replicator.wait_ready()
-    probe = SdkProbe(redis_server, replicator, simulator.base_url)
+    client = aioredis.Redis(host="127.0.0.1", port=redis_server.port)
+    probe = SdkProbe(client, f"{replicator.base_url}/ready", simulator.base_url, API_KEY)
     yield probe
     probe.close()
 

@@ -23,7 +23,6 @@ from replicator.redis_conn import (
 from replicator.redis_settings import RedisConfig
 from tests.redis_fixtures import (
     TlsFiles,
-    make_tls_files,
     start_cluster_node,
     start_tls_redis,
     stop_and_remove,
@@ -78,18 +77,6 @@ def password_server() -> Iterator[RedisServer]:
         commands=["+@all", "-client"],
     )
     admin.close()
-    yield server
-    stop_and_remove(server)
-
-
-@pytest.fixture(scope="module")
-def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
-    return make_tls_files(str(tmp_path_factory.mktemp("tls")))
-
-
-@pytest.fixture(scope="module")
-def tls_server(tls_files: TlsFiles) -> Iterator[RedisServer]:
-    server = start_tls_redis(tls_files.ca_cert, tls_files.server_cert, tls_files.server_key)
     yield server
     stop_and_remove(server)
 

@@ -29,7 +29,7 @@ from replicator.exits import EXIT_REDIS
 from replicator.probe import RedisProbe
 from replicator.status import StatusBlock
 from tests.redis_cluster import LocalCluster, redis_cluster  # noqa: F401
-from tests.redis_fixtures import TlsFiles, make_tls_files, start_tls_redis, stop_and_remove
+from tests.redis_fixtures import TlsFiles, stop_and_remove
 from tests.replicator_process import ReplicatorProcess, wait_until
 from tests.servers import RedisServer, start_redis
 from tests.variant_replication import API_KEY, RedisVariant, replicate_and_verify
@@ -202,18 +202,6 @@ def test_single_node_settings_on_cluster_fail(redis_cluster: LocalCluster) -> No
 
 
 # TLS ------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
-    return make_tls_files(str(tmp_path_factory.mktemp("tls")))
-
-
-@pytest.fixture(scope="module")
-def tls_server(tls_files: TlsFiles) -> Iterator[RedisServer]:
-    server = start_tls_redis(tls_files.ca_cert, tls_files.server_cert, tls_files.server_key)
-    yield server
-    stop_and_remove(server)
 
 
 def tls_options(files: TlsFiles) -> dict[str, Any]:

@@ -9,18 +9,15 @@ the simulator's truth.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from schematic.cache import RedisCache
-from schematic.client import AsyncSchematic, AsyncSchematicConfig, DataStreamConfig
-
 from replicator.simulator import Simulator, SimulatorConfig
 from tests import truth
 from tests.replicator_process import ReplicatorProcess, wait_until
+from tests.sdk_probe import SdkProbe
 from tests.test_end_to_end import ACME, ANA, BETA, BOB, CRAFTED_FLAGS, company, trait, user
 
 API_KEY = "variant-secret-key"
@@ -42,43 +39,6 @@ class RedisVariant:
     async_client: Callable[[], Any]
     #: Texts that must never appear in the replicator's log, such as passwords.
     secrets: tuple[str, ...] = field(default=())
-
-
-class SdkProbe:
-    """The published SDK in replicator mode on a given asyncio Redis client."""
-
-    def __init__(self, redis_client: Any, health_url: str, api_url: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.redis = redis_client
-        cache = RedisCache(redis_client)
-        datastream = DataStreamConfig(
-            replicator_mode=True,
-            replicator_health_url=health_url,
-            company_cache=cache,
-            company_lookup_cache=cache,
-            user_cache=cache,
-            user_lookup_cache=cache,
-            flag_cache=cache,
-        )
-        config = AsyncSchematicConfig(
-            base_url=api_url, event_capture_url=api_url, use_datastream=True, datastream=datastream
-        )
-        self.client = self.loop.run_until_complete(self._open(config))
-
-    async def _open(self, config: AsyncSchematicConfig) -> AsyncSchematic:
-        # The client starts background tasks, so it must be built inside the loop.
-        client = AsyncSchematic(API_KEY, config)
-        await client.__aenter__()
-        return client
-
-    def check(self, flag_key: str, **context: dict[str, str]) -> Any:
-        call = self.client.check_flag_with_entitlement(flag_key, **context)
-        return self.loop.run_until_complete(call)
-
-    def close(self) -> None:
-        self.loop.run_until_complete(self.client.shutdown())
-        self.loop.run_until_complete(self.redis.aclose())
-        self.loop.close()
 
 
 def seeded_simulator() -> Simulator:
@@ -211,7 +171,7 @@ def _exercise(
     during_mutations: Callable[[], None] | None,
 ) -> None:
     process.wait_ready()
-    sdk = SdkProbe(variant.async_client(), f"{process.base_url}/ready", sim.base_url)
+    sdk = SdkProbe(variant.async_client(), f"{process.base_url}/ready", sim.base_url, API_KEY)
     try:
         check_sdk_answers(sdk, sim)
     finally:
