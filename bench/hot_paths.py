@@ -40,7 +40,7 @@ import orjson
 import redis
 
 from bench import frame_server
-from replicator import records
+from replicator import procutil, records
 from replicator.config import Config, load_config
 from replicator.dispatch import Outlet
 from replicator.ingest import Ingest, IngestSpec
@@ -110,6 +110,7 @@ def measure_ingest(redis_url: str, changes: list[Change]) -> float:
     status = StatusBlock.create()
     acks: Any = CONTEXT.Queue()
     outlets, drains = _start_drains(status, acks)
+    procutil.tune_gc()  # As replicator.children does in every data-plane child.
     ingest = Ingest(IngestSpec(config, status, 0, outlets, acks, queue.Queue()))
     keeper = CursorKeeper(config, status, ingest.tracker, acks)
     ingest.keeper = keeper
@@ -204,6 +205,7 @@ def _run_worker(config: Config, status: StatusBlock, inbox: Any, acks: Any, resu
     spec = WorkerSpec(
         f"{COMPANY}-0", COMPANY, 0, inbox, acks, status, config.batch_size, config.batch_timeout_s
     )
+    procutil.tune_gc()
     started = time.process_time()
     Worker(spec, applier).run()
     results.put((time.process_time() - started, status.slot(0).applied))

@@ -149,6 +149,7 @@ def _child_main(child: Child) -> None:
     logs.set_role(child.role)
     if child.kind != "health":
         os.nice(DATA_PLANE_NICENESS)
+        procutil.tune_gc()
     try:
         code = child.target() or 0
     except Exception:
