@@ -88,6 +88,7 @@ def test_bad_messages_are_skipped_and_counted(
         + text_frame(b"\xff\xfe not UTF-8")
         + text_frame(b'{"entity_type": 7, "message_type": "full"}')
         + text_frame(change("c2", "5-1"))
+        + text_frame(change("c3", "\u00b2-1"))
         + struct.pack("!BB", 0x88, 2)
         + b"\x03\xe8"
     )
@@ -96,10 +97,11 @@ def test_bad_messages_are_skipped_and_counted(
     ingest.dispatcher.flush()
 
     assert reason == "the server closed the connection with code 1000"
-    assert ingest.slot.received == 5
+    assert ingest.slot.received == 6
     assert ingest.slot.skipped == 3
-    assert delivered(inboxes) == ["5-0", "5-1"]
-    assert ingest.tracker.pending == 2
+    # A stream id not in <ms>-<seq> form is tracked as text.
+    assert delivered(inboxes) == ["5-0", "5-1", "\u00b2-1"]
+    assert ingest.tracker.pending == 3
     assert ingest.tracker.committed == ""
 
 
