@@ -157,6 +157,7 @@ def _child_main(child: Child) -> None:
         child.log_channel.attach_child()
     if child.kind != "health":
         os.nice(DATA_PLANE_NICENESS)
+        procutil.tune_gc()
     try:
         code = child.target() or 0
     except Exception:

@@ -17,7 +17,8 @@ from collections.abc import Iterable
 def parse_stream_id(stream_id: str) -> tuple[int, int] | None:
     """Split ``<ms>-<seq>`` into integers; ``None`` when it is not in that form."""
     head, sep, tail = stream_id.partition("-")
-    if not sep or not head.isdigit() or not tail.isdigit():
+    # isdecimal, not isdigit: int() rejects digits such as "²" that isdigit accepts.
+    if not sep or not head.isdecimal() or not tail.isdecimal():
         return None
     return int(head), int(tail)
 

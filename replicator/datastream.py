@@ -1,8 +1,9 @@
 """The datastream WebSocket client: connect, subscribe, keep alive.
 
-Built on websocket-client. UTF-8 validation of text frames is left to orjson, which
-rejects invalid UTF-8 while decoding; the library's own pure-Python check costs
-about twenty times more than the rest of reading a frame.
+Built on websocket-client, with frames read by ``frame_reader``. UTF-8 validation of
+text frames is left to orjson, which rejects invalid UTF-8 while decoding;
+websocket-client's own pure-Python check costs about twenty times more than the rest
+of reading a frame.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import orjson
 import websocket
 
 from replicator import __version__
+from replicator.frame_reader import OPCODE_CLOSE, OPCODE_PING, FrameReader
 
 logger = logging.getLogger(__name__)
 
@@ -31,23 +33,25 @@ CLOSE_UNAUTHORIZED = 4001
 SUBSCRIPTIONS = ("rulesengine.Companies", "rulesengine.Users", "rulesengine.Flags")
 
 
-#: Bytes asked of the socket per read. websocket-client asks for exactly the bytes of
-#: the next frame part (header, length, payload: three system calls per frame) and
-#: keeps any surplus for the next frame, so asking for more saves most of those calls.
-#: Larger values cost more, because the library copies the surplus on every read.
-READ_CHUNK = 8192
+class DatastreamSocket(websocket.WebSocket):
+    """websocket-client's WebSocket, reading the server's frames with a FrameReader."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.frames = FrameReader(self._recv)
 
-class BufferedWebSocket(websocket.WebSocket):
-    """websocket-client's WebSocket, reading the socket in chunks of READ_CHUNK."""
+    def recv_message(self) -> tuple[int, bytes]:
+        """Return the next message or control frame as ``(opcode, payload)``.
 
-    def _recv(self, bufsize: int) -> bytes:
-        data: bytes = super()._recv(max(bufsize, READ_CHUNK))
-        return data
-
-    def has_buffered_frame_data(self) -> bool:
-        """Tell whether bytes of a next frame were already read off the socket."""
-        return any(self.frame_buffer.recv_buffer)
+        Like websocket-client's ``recv_data_frame(True)``, it replies to a ping with a
+        pong and to a close frame with a close frame before returning them.
+        """
+        opcode, payload = self.frames.read()
+        if opcode == OPCODE_PING:
+            self.pong(payload)
+        elif opcode == OPCODE_CLOSE:
+            self.send_close()
+        return opcode, payload
 
 
 class AuthRejected(Exception):
@@ -75,7 +79,7 @@ def subscription_requests(replay_from: str) -> list[bytes]:
     return requests
 
 
-def connect(url: str, api_key: str) -> BufferedWebSocket:
+def connect(url: str, api_key: str) -> DatastreamSocket:
     """Open the WebSocket; raise AuthRejected on HTTP 401 or 403."""
     try:
         ws = websocket.create_connection(
@@ -84,23 +88,22 @@ def connect(url: str, api_key: str) -> BufferedWebSocket:
             timeout=HANDSHAKE_TIMEOUT_S,
             skip_utf8_validation=True,
             enable_multithread=True,
-            class_=BufferedWebSocket,
+            class_=DatastreamSocket,
         )
     except websocket.WebSocketBadStatusException as exc:
         if exc.status_code in (401, 403):
             raise AuthRejected(f"the datastream answered HTTP {exc.status_code}") from None
         raise
-    assert isinstance(ws, BufferedWebSocket)
+    assert isinstance(ws, DatastreamSocket)
     ws.settimeout(READ_TIMEOUT_S)
     return ws
 
 
-def close_code(frame: Any) -> int | None:
-    """Return the status code carried by a close frame, if any."""
-    data = frame.data if frame is not None else b""
-    if len(data) < 2:
+def close_code(payload: bytes) -> int | None:
+    """Return the status code carried by the payload of a close frame, if any."""
+    if len(payload) < 2:
         return None
-    return int.from_bytes(data[:2], "big")
+    return int.from_bytes(payload[:2], "big")
 
 
 def reconnect_delay(attempt: int, rng: random.Random | None = None) -> float:

@@ -24,6 +24,7 @@ from replicator.controls import SIGNAL_RESTART_STREAM
 from replicator.cursor import CursorTracker
 from replicator.dispatch import Dispatcher, Outlet
 from replicator.exits import EXIT_AUTH, EXIT_OK
+from replicator.frame_reader import DATA_OPCODES, OPCODE_CLOSE, OPCODE_PONG
 from replicator.replay import CursorKeeper
 from replicator.status import TEXT_CHARS, SlotState, StatusBlock, StreamState, encode_text
 
@@ -141,7 +142,7 @@ class Ingest:
             ws.close(timeout=1)
             self.dispatcher.flush()
 
-    def _subscribe(self, ws: websocket.WebSocket) -> None:
+    def _subscribe(self, ws: datastream.DatastreamSocket) -> None:
         state = self.status.globals
         if state.connections:
             state.reconnects += 1
@@ -179,26 +180,26 @@ class Ingest:
 
     # Reading -----------------------------------------------------------------------
 
-    def _read(self, ws: websocket.WebSocket) -> str:
+    def _read(self, ws: datastream.DatastreamSocket) -> str:
         while not self.stop_requested:
             if self.reconnect_request:
                 return self._reconnect_reason()
             try:
-                opcode, frame = ws.recv_data_frame(True)
+                opcode, payload = ws.recv_message()
             except websocket.WebSocketTimeoutException:
                 self._idle()
                 continue
             except websocket.WebSocketConnectionClosedException:
                 return self._closed_reason("the connection was closed without a close frame")
 
-            if opcode in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY):
-                self._handle(frame.data)
+            if opcode in DATA_OPCODES:
+                self._handle(payload)
                 if not _readable(ws):
                     self._idle()
-            elif opcode == websocket.ABNF.OPCODE_PONG and self.keepalive is not None:
+            elif opcode == OPCODE_PONG and self.keepalive is not None:
                 self.keepalive.pong_received()
-            elif opcode == websocket.ABNF.OPCODE_CLOSE:
-                return self._on_close(datastream.close_code(frame))
+            elif opcode == OPCODE_CLOSE:
+                return self._on_close(datastream.close_code(payload))
         return "shutting down"
 
     def _reconnect_reason(self) -> str:
@@ -312,9 +313,9 @@ class Ingest:
             time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
 
 
-def _readable(ws: websocket.WebSocket) -> bool:
+def _readable(ws: datastream.DatastreamSocket) -> bool:
     """Tell whether more frame bytes are already waiting, without blocking."""
-    if isinstance(ws, datastream.BufferedWebSocket) and ws.has_buffered_frame_data():
+    if ws.frames.has_buffered_data():
         return True
     sock = ws.sock
     if sock is None:

@@ -90,7 +90,10 @@ def lookup_keys(kind: str, version: str, keys: Mapping[str, str]) -> list[str]:
 
     Two entries can give one key when they differ only in case (``Domain`` and ``domain``).
     """
-    result = [lookup_key(kind, version, name, value) for name, value in keys.items()]
+    _check_entity_kind(kind)
+    prefix = f"{PREFIX}:{kind}:{version}:"
+    # The key grammar of lookup_key, inlined: this runs for every record a worker writes.
+    result = [f"{prefix}{name.lower()}:{value.lower()}" for name, value in keys.items()]
     return list(dict.fromkeys(result))
 
 

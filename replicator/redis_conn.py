@@ -37,6 +37,7 @@ from redis.exceptions import (
 from redis.retry import Retry
 
 from replicator.redis_settings import RedisConfig
+from replicator.resp_packer import RespPacker
 
 logger = logging.getLogger(__name__)
 
@@ -146,12 +147,16 @@ def create_client(redis_config: RedisConfig) -> RedisClient:
     """
     options = _connection_options(redis_config)
     if not redis_config.cluster_mode:
-        return redis.Redis(
+        single_node = redis.Redis(
             host=redis_config.host,
             port=redis_config.port,
             db=redis_config.db,
             **options,
         )
+        # Connections are made on first use, so every one of them gets the packer.
+        pool = single_node.connection_pool
+        pool.connection_kwargs["command_packer"] = RespPacker(pool.get_encoder().encode)
+        return single_node
 
     nodes = [ClusterNode(host, port) for host, port in redis_config.cluster_nodes]
     try:

@@ -55,7 +55,7 @@ def shard_for(entity_id: str, shard_count: int) -> int:
 
 
 _DATA_KEY = b',"data":'
-_PREFIX_FIELDS = ("entity_type", "message_type", "entity_id", "stream_id")
+_PREFIX_FIELDS = frozenset(("entity_type", "message_type", "entity_id", "stream_id"))
 
 
 def _decode_prefix(raw: bytes) -> dict[str, Any] | None:
@@ -74,7 +74,7 @@ def _decode_prefix(raw: bytes) -> dict[str, Any] | None:
         prefix = orjson.loads(raw[:position] + b"}")
     except orjson.JSONDecodeError:
         return None
-    if not isinstance(prefix, dict) or not all(f in prefix for f in _PREFIX_FIELDS):
+    if not isinstance(prefix, dict) or not prefix.keys() >= _PREFIX_FIELDS:
         return None
     return prefix
 
@@ -90,6 +90,8 @@ def parse_envelope(raw: bytes) -> dict[str, Any]:
 
     if not isinstance(message, dict):
         raise BadFrame(f"expected a JSON object, got {type(message).__name__}")
+    if _usual_envelope(message):
+        return message
 
     for field in ("entity_type", "message_type"):
         if not isinstance(message.get(field), str):
@@ -103,6 +105,18 @@ def parse_envelope(raw: bytes) -> dict[str, Any]:
     return message
 
 
+def _usual_envelope(message: dict[str, Any]) -> bool:
+    """Tell whether the envelope has the field types of every valid change message."""
+    entity_id = message.get("entity_id")
+    stream_id = message.get("stream_id")
+    return (
+        type(message.get("entity_type")) is str
+        and type(message.get("message_type")) is str
+        and (entity_id is None or type(entity_id) is str)
+        and (stream_id is None or type(stream_id) is str)
+    )
+
+
 def route(raw: bytes, shard_count: int) -> Route:
     """Decide where the frame ``raw`` goes; never raises for bad input."""
     try:
@@ -113,6 +127,13 @@ def route(raw: bytes, shard_count: int) -> Route:
     entity_type = message["entity_type"]
     message_type = message["message_type"]
     stream_id = message.get("stream_id") or ""
+    entity_id = message.get("entity_id")
+    kind = ENTITY_TYPES.get(entity_type)
+    if kind is not None and entity_id and message_type in CHANGE_TYPES:
+        # The common case, a company or user change, built without the helpers below.
+        change: Change = (message_type, entity_id, stream_id, raw)
+        shard = shard_for(entity_id, shard_count)
+        return Route("worker", kind, shard, change, stream_id, entity_type, message_type, entity_id)
     base: dict[str, Any] = {
         "stream_id": stream_id,
         "entity_type": entity_type,

@@ -9,6 +9,19 @@ def test_parse_stream_id() -> None:
     assert parse_stream_id("12-") is None
 
 
+def test_parse_stream_id_rejects_non_decimal_digits() -> None:
+    assert parse_stream_id("\u00b2-1") is None
+    assert parse_stream_id("1-\u00b9") is None
+    assert parse_stream_id("+1-2") is None
+
+
+def test_cursor_tracks_odd_stream_ids_as_text() -> None:
+    tracker = CursorTracker()
+
+    assert tracker.track("\u00b2-1")
+    assert tracker.complete(["\u00b2-1"]) == "\u00b2-1"
+
+
 def test_stream_ids_compare_numerically() -> None:
     assert stream_id_after("100-0", "90-0")
     assert stream_id_after("90-10", "90-9")

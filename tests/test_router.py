@@ -144,3 +144,43 @@ def test_invalid_data_reaches_the_worker_to_be_skipped_there() -> None:
 
     assert route.action == "worker"
     assert route.stream_id == "4-0"
+
+
+def test_route_entity_change_fills_every_field() -> None:
+    raw = frame(
+        entity_type="rulesengine.User",
+        message_type="partial",
+        entity_id="user_3",
+        stream_id="7-2",
+        data={"traits": []},
+    )
+
+    route = router.route(raw, 3)
+
+    assert route == router.Route(
+        action="worker",
+        kind=router.USER,
+        shard=router.shard_for("user_3", 3),
+        change=("partial", "user_3", "7-2", raw),
+        stream_id="7-2",
+        entity_type="rulesengine.User",
+        message_type="partial",
+        entity_id="user_3",
+        detail="",
+    )
+
+
+def test_route_entity_change_with_null_stream_id() -> None:
+    raw = frame(
+        entity_type="rulesengine.Company",
+        message_type="delete",
+        entity_id="c9",
+        stream_id=None,
+        data={"id": "c9"},
+    )
+
+    route = router.route(raw, 2)
+
+    assert route.action == "worker"
+    assert route.stream_id == ""
+    assert route.change == ("delete", "c9", "", raw)
