@@ -20,7 +20,7 @@ import websocket
 
 from replicator import datastream, logs, router
 from replicator.config import Config
-from replicator.controls import SIGNAL_RESTART_STREAM
+from replicator.controls import SIGNAL_RESTART_STREAM, request_reload
 from replicator.cursor import CursorTracker
 from replicator.dispatch import Dispatcher, Outlet
 from replicator.exits import EXIT_AUTH, EXIT_OK
@@ -159,7 +159,7 @@ class Ingest:
         if not replay_from and state.turn_subscriptions:
             # Without a cursor the datastream cannot resend what changed while we were
             # away, so only the API has it now.
-            self.spec.control.put(("reload", "reconnected without a replay cursor"))
+            request_reload(self.spec.control, self.status, "reconnected without a replay cursor")
         state.turn_subscriptions += 1
         logger.info(
             "Connected to %s and subscribed to companies, users and flags%s.",
@@ -290,7 +290,7 @@ class Ingest:
         self.dispatcher.flush()
         if self.keeper is not None:
             self.keeper.drop()
-        self.spec.control.put(("reload", "the datastream sent reload"))
+        request_reload(self.spec.control, self.status, "the datastream sent reload")
 
     # Helpers -----------------------------------------------------------------------
 

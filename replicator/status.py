@@ -76,6 +76,7 @@ class LoadState:
     COMPLETE = 2
     FAILED = 3
     SKIPPED = 4
+    PENDING = 5  # Requested, and the loader has not started it yet.
 
     NAMES = {
         IDLE: "idle",
@@ -83,6 +84,7 @@ class LoadState:
         COMPLETE: "complete",
         FAILED: "failed",
         SKIPPED: "skipped",
+        PENDING: "pending",
     }
 
 

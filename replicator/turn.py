@@ -22,7 +22,7 @@ import time
 from replicator import sdnotify
 from replicator.children import Child, Topology, build_topology, start_child
 from replicator.config import Config
-from replicator.controls import SIGNAL_RESTART_STREAM
+from replicator.controls import SIGNAL_RESTART_STREAM, request_reload
 from replicator.exits import EXIT_FAILURE, FATAL_EXITS
 from replicator.status import LoadState, SlotState, StatusBlock, StreamState
 
@@ -106,7 +106,7 @@ class Turn:
 
     def _restart_from_scratch(self) -> None:
         logger.error("Redis lost the replicated data; reloading everything.")
-        self.topology.control.put(("reload", "Redis lost the replicated data"))
+        request_reload(self.topology.control, self.status, "Redis lost the replicated data")
         process = self.topology.child("ingest").process
         if process is not None and process.exitcode is None:
             os.kill(process.pid, SIGNAL_RESTART_STREAM)
@@ -155,7 +155,7 @@ class Turn:
         state.flags_loaded = 0
         state.companies_loaded = 0
         state.users_loaded = 0
-        if state.load_state == LoadState.RUNNING:
+        if state.load_state in (LoadState.RUNNING, LoadState.PENDING):
             state.load_state = LoadState.IDLE
 
     def _terminate(self, roles: list[str]) -> None:

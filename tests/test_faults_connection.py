@@ -41,7 +41,10 @@ def test_reconnect_after_close_and_reset_replays_without_reload() -> None:
 
 def test_stall_is_detected_within_pong_wait() -> None:
     with environment() as (sim, server):
-        process = replicator(sim, server, WS_PING_INTERVAL="500ms", WS_PONG_WAIT="2s")
+        # A load that overlaps the stall can lose a page; retry it soon, not after 1m.
+        process = replicator(
+            sim, server, WS_PING_INTERVAL="500ms", WS_PONG_WAIT="2s", LOADER_RETRY_INTERVAL="2s"
+        )
         try:
             process.wait_ready()
             sim.start_mutations(20)

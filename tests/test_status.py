@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import queue
+
 from replicator.children import build_topology
 from replicator.config import Config
-from replicator.status import MAX_SLOTS, StatusBlock
+from replicator.controls import request_reload
+from replicator.status import MAX_SLOTS, LoadState, StatusBlock
 
 
 def test_largest_topology_fits_the_slots() -> None:
@@ -37,3 +40,16 @@ def test_claim_keeps_restarts_and_resets_counters() -> None:
     assert again.restarts == 2
     assert again.applied == 0
     assert again.enqueued_stream == 0
+
+
+def test_reload_request_shows_pending_until_loaded() -> None:
+    status = StatusBlock.create()
+    status.globals.load_state = LoadState.COMPLETE
+    control: queue.Queue[tuple[str, str]] = queue.Queue()
+
+    request_reload(control, status, "the datastream sent reload")
+
+    load = status.snapshot()["load"]
+    assert control.get_nowait() == ("reload", "the datastream sent reload")
+    assert load["state"] == "pending"
+    assert load["reason"] == "the datastream sent reload"
