@@ -199,6 +199,21 @@ def test_parked_partial_applies_on_top_of_later_load(redis_client: redis.Redis) 
     assert lookup(redis_client, "crm", "late") == b'"c1"'
 
 
+def test_settled_set_kept_only_during_load(redis_client: redis.Redis) -> None:
+    applier = make_applier(redis_client)
+
+    applier.apply([stream("full", "c1", company("c1"))])
+    outside = set(applier.settled)
+    applier.begin("1")
+    applier.apply([stream("full", "c2", company("c2"), "2-0")])
+    during = set(applier.settled)
+    applier.end("1")
+
+    assert outside == set()
+    assert during == {"c2"}
+    assert applier.settled == set()
+
+
 def test_sweep_deletes_untouched_entity_only(redis_client: redis.Redis) -> None:
     applier = make_applier(redis_client)
     applier.apply([stream("full", "old", company("old")), stream("full", "new", company("new"))])

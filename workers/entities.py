@@ -280,6 +280,8 @@ class EntityApplier:
         self._settle(state.entity_id)
 
     def _settle(self, entity_id: str) -> None:
+        if not self.generation:
+            return  # No load runs: nothing needs to know, and the set would only grow.
         # Partials parked for this entity are older than what settles it now.
         self.parked_count -= len(self.parked.pop(entity_id, ()))
         self.settled.add(entity_id)
