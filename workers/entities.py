@@ -18,6 +18,7 @@ import orjson
 from replicator import keys, merge, records
 from replicator.logs import log_every
 from replicator.router import Change
+from workers.idset import IdSet
 from workers.lookups import LookupMemory
 from workers.writer import Writer
 
@@ -86,7 +87,7 @@ class EntityApplier:
         self.generation = ""
         # Entities the current load must not overwrite: written by a stream change or
         # already loaded in this generation.
-        self.settled: set[str] = set()
+        self.settled = IdSet()
         self.parked: dict[str, list[dict[str, Any]]] = {}
         self.parked_count = 0
 
@@ -95,7 +96,7 @@ class EntityApplier:
     def begin(self, generation: str) -> None:
         """Start remembering which entities the stream or the load settled."""
         self.generation = generation
-        self.settled = set()
+        self.settled = IdSet()
         self.parked = {}
         self.parked_count = 0
 
@@ -281,7 +282,7 @@ class EntityApplier:
 
     def _settle(self, entity_id: str) -> None:
         if not self.generation:
-            return  # No load runs: nothing needs to know, and the set would only grow.
+            return  # No load runs, so nothing reads the set and it would only grow.
         # Partials parked for this entity are older than what settles it now.
         self.parked_count -= len(self.parked.pop(entity_id, ()))
         self.settled.add(entity_id)
