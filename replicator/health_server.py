@@ -67,7 +67,7 @@ class HealthApplication(BaseApplication):
     def _when_ready(self, server: Any) -> None:
         # The socket is bound: from here a failure is no longer a start-up failure.
         self.status.slot(self.slot_index).state = SlotState.RUNNING
-        # gunicorn answers SIGUSR2 by re-executing its command line, which here is the
+        # gunicorn responds to SIGUSR2 by re-executing its command line, which here is the
         # whole service's: a stray signal would start a second replicator.
         server.handle_usr2 = _ignore_usr2
         logger.info("Health server listening on %s.", self.cfg.bind[0])

@@ -162,8 +162,8 @@ def test_stray_sigusr2_stops_nothing_and_starts_nothing() -> None:
             assert process.process is not None
             sim.start_mutations(40)
             health = role_pid(process, "health")
-            # The group holds the supervisor and its data-plane children; the health
-            # server has a group of its own and gets the signal separately.
+            # The group contains the supervisor and its data-plane children. The health
+            # server has a group of its own, so it gets the signal separately.
             os.killpg(process.process.pid, signal.SIGUSR2)
             os.kill(health, signal.SIGUSR2)
             wait_until(lambda: "Ignored SIGUSR2" in process.output(), 20, "the health server")

@@ -28,7 +28,7 @@ def test_paused_redis_loses_nothing() -> None:
             pause(server)
             try:
                 wait_until(lambda: ready_status(process) == 503, 10, "/ready to turn 503")
-                # The client gives up after 2s, so an answer at all shows /health does
+                # The client gives up after 2s, so any response shows /health does
                 # not wait for Redis.
                 health = process.get("/health")
                 body = process.get("/ready").json()

@@ -57,7 +57,7 @@ def wait_for(output: io.StringIO, predicate: Callable[[str], bool], timeout_s: f
     return output.getvalue()
 
 
-def test_frames_round_trip_a_record_longer_than_one_atomic_write() -> None:
+def test_frames_round_trip_long_record() -> None:
     record = ("x" * LONG).encode()
     frames = log_channels.encode_frames(41, record)
 
@@ -81,7 +81,7 @@ def test_frames_of_two_writers_interleaved_are_kept_apart() -> None:
     assert sorted(completed) == ["a" * LONG, "b" * LONG]
 
 
-def test_a_record_cut_short_is_counted_not_written() -> None:
+def test_decoder_counts_cut_record() -> None:
     frames = log_channels.encode_frames(7, b"z" * LONG)
     decoder = log_channels.FrameDecoder()
 
