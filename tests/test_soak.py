@@ -16,8 +16,16 @@ import pytest
 import redis
 
 from replicator.simulator import Simulator
-from tests.faults import assert_converged, environment, pause, replicator, resume, role_pid
-from tests.replicator_process import ReplicatorProcess
+from tests.faults import (
+    assert_converged,
+    environment,
+    pause,
+    ready_status,
+    replicator,
+    resume,
+    role_pid,
+)
+from tests.replicator_process import ReplicatorProcess, wait_until
 from tests.servers import RedisServer
 
 ROLES = ("ingest", "loader", "flags", "company-0", "company-1", "user-0", "user-1")
@@ -57,6 +65,9 @@ def fault_menu(
         client = redis.Redis(host="127.0.0.1", port=server.port)
         client.flushall()
         client.close()
+        # Until the probe notices the loss, /status still shows the last load as
+        # complete, and a comparison right after this fault would read an empty Redis.
+        wait_until(lambda: ready_status(process) == 503, 30, "the data loss to be noticed")
 
     return {
         "close": lambda: sim.faults.close(code=rng.choice((1000, 1001, 1011))),
