@@ -11,6 +11,7 @@ import redis
 
 from replicator import keys, records
 from workers.entities import EntityApplier
+from workers.lookups import LookupMemory
 from workers.writer import Writer
 
 VERSION = "testver1"
@@ -308,3 +309,42 @@ def test_full_after_full_uses_remembered_lookups(redis_client: redis.Redis) -> N
     assert reads == [[]]
     assert lookup(redis_client, "domain", "a.io") is None
     assert lookup(redis_client, "domain", "b.io") == b'"c1"'
+
+
+def test_rename_after_lookup_sweep_deletes_old_lookup(redis_client: redis.Redis) -> None:
+    # The sweep checks a lookup that the record still has, so the worker keeps it. A later
+    # rename of that key must still delete it, without reading the record back.
+    applier = make_applier(redis_client)
+    original_keys = {"domain": "a.io", "crm": "0015"}
+    applier.apply([stream("full", "c1", company("c1", keys=original_keys))])
+    crm = keys.lookup_key("company", VERSION, "crm", "0015")
+    applier.begin("2")
+    applier.apply([("sweep_lookup", "c1", "2", crm.encode())])
+    applier.end("2")
+    after_sweep = lookup(redis_client, "crm", "0015")
+
+    rename = {"domain": "a.io", "crm": "crm-changed"}
+    applier.apply([stream("full", "c1", company("c1", keys=rename), "3-0")])
+
+    assert after_sweep == b'"c1"'
+    assert lookup(redis_client, "crm", "0015") is None
+    assert lookup(redis_client, "crm", "crm-changed") == b'"c1"'
+
+
+def test_parked_key_change_deletes_page_lookup(redis_client: redis.Redis) -> None:
+    applier = make_applier(redis_client)
+    applier.memory = LookupMemory(max_entities=1)
+    applier.apply([stream("full", "c1", company("c1", keys={"crm": "A"}))])
+    applier.begin("2")
+
+    # The page was read before this change, so the loaded record still has crm A.
+    applier.apply([stream("partial", "c1", {"keys": {"crm": "B"}}, "2-0")])
+    # A change to another entity pushes c1 out of the worker's lookup memory.
+    applier.apply([stream("full", "c2", company("c2"), "3-0")])
+    forgotten = applier.memory.get("c1") is None
+    applier.apply([load(company("c1", keys={"crm": "A"}), "2")])
+
+    assert forgotten
+    assert stored(redis_client, "c1")["keys"] == {"crm": "B"}
+    assert lookup(redis_client, "crm", "A") is None
+    assert lookup(redis_client, "crm", "B") == b'"c1"'

@@ -256,7 +256,12 @@ class EntityApplier:
             outcome.skipped += 1  # The stream already wrote a newer copy.
             return
         record = data
-        for partial in self.parked.pop(state.entity_id, []):
+        parked = self.parked.pop(state.entity_id, [])
+        if parked:
+            # The loader counts the page's lookups as written, so the sweep skips them.
+            # Lookups that the parked partials replaced are deleted here instead.
+            state.message_lookups.update(self._lookups(record))
+        for partial in parked:
             self.parked_count -= 1
             try:
                 record = self.normalize(self.merge(record, partial))
@@ -343,11 +348,11 @@ class EntityApplier:
             stale = set()
 
         if state.sweep_lookups:
+            # Only lookups that the record lacks are deleted. The remembered lookups are
+            # those of the record, so a sweep leaves them unchanged.
             record_lookups = set(current)
             stale.update(lookup for lookup in state.sweep_lookups if lookup not in record_lookups)
         conditional.extend((lookup, id_value) for lookup in sorted(stale))
-        if after is not None and state.sweep_lookups:
-            after = after - set(state.sweep_lookups)
         if not known and not state.changed:
             return UNKNOWN
         if not known and after is not None:
