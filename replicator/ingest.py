@@ -162,7 +162,7 @@ class Ingest:
             request_reload(self.spec.control, self.status, "reconnected without a replay cursor")
         state.turn_subscriptions += 1
         logger.info(
-            "Connected to %s and subscribed to companies, users and flags%s.",
+            "Connected to %s and requested companies, users and flags%s.",
             self.config.datastream_url,
             f" (replay from {replay_from})" if replay_from else "",
         )
