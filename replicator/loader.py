@@ -164,6 +164,8 @@ class Loader:
                 raise
             retry_s = self.config.loader_retry_interval_s
             logger.error("Bulk load did not complete: %s; it runs again in %.0fs.", exc, retry_s)
+            # No loaded records are coming, so the workers stop parking partials for them.
+            self._tell_workers("abort", str(self.status.globals.load_generation))
             self._finish(LoadState.FAILED, f"incomplete: {exc}")
             return time.monotonic() + retry_s
 
@@ -194,7 +196,7 @@ class Loader:
         for kind, load in loads.items():
             self._sweep(kind, load, generation)
         self._fence()
-        self._end(generation)
+        self._tell_workers("end", generation)
 
         self._write_marker()
         self._tick()
@@ -226,14 +228,14 @@ class Loader:
         if lease_valid(self.status):
             self.client.delete(keys.LOAD_MARKER_KEY)
 
-        self.dispatcher.broadcast(COMPANY, ("begin", "", generation, b""))
-        self.dispatcher.broadcast(USER, ("begin", "", generation, b""))
-        self.dispatcher.flush()
+        self._tell_workers("begin", generation)
         return generation
 
-    def _end(self, generation: str) -> None:
-        self.dispatcher.broadcast(COMPANY, ("end", "", generation, b""))
-        self.dispatcher.broadcast(USER, ("end", "", generation, b""))
+    def _tell_workers(self, op: str, token: str) -> None:
+        """Queue a control change to every company and user worker, behind what is queued."""
+        change = (op, "", token, b"")
+        self.dispatcher.broadcast(COMPANY, change)
+        self.dispatcher.broadcast(USER, change)
         self.dispatcher.flush()
 
     def _plan(self, kind: str) -> KindLoad:
@@ -284,10 +286,7 @@ class Loader:
         """
         token = time.time_ns()
         while True:
-            change = ("fence", "", str(token), b"")
-            self.dispatcher.broadcast(COMPANY, change)
-            self.dispatcher.broadcast(USER, change)
-            self.dispatcher.flush()
+            self._tell_workers("fence", str(token))
             deadline = time.monotonic() + FENCE_RESEND_S
             while time.monotonic() < deadline:
                 if all(o.slot.fence_token >= token for o in self.spec.outlets.values()):

@@ -348,3 +348,34 @@ def test_parked_key_change_deletes_page_lookup(redis_client: redis.Redis) -> Non
     assert stored(redis_client, "c1")["keys"] == {"crm": "B"}
     assert lookup(redis_client, "crm", "A") is None
     assert lookup(redis_client, "crm", "B") == b'"c1"'
+
+
+def test_abort_applies_parked_partials(redis_client: redis.Redis) -> None:
+    applier = make_applier(redis_client)
+    applier.apply([stream("full", "c1", company("c1", keys={"crm": "A"}))])
+    applier.begin("2")
+    applier.apply([stream("partial", "c1", {"keys": {"crm": "B"}}, "2-0")])
+    parked = stored(redis_client, "c1")
+
+    released = applier.abort("2")
+    outcome = applier.apply(released)
+
+    assert parked["keys"] == {"crm": "A"}
+    assert outcome.applied == 1
+    assert outcome.acks == []
+    assert stored(redis_client, "c1")["keys"] == {"crm": "B"}
+    assert lookup(redis_client, "crm", "A") is None
+    assert applier.parked_count == 0
+    assert applier.generation == ""
+
+
+def test_abort_of_other_generation_is_ignored(redis_client: redis.Redis) -> None:
+    applier = make_applier(redis_client)
+    applier.begin("3")
+    applier.apply([stream("partial", "c1", {"keys": {"crm": "B"}})])
+
+    released = applier.abort("2")
+
+    assert released == []
+    assert applier.parked_count == 1
+    assert applier.generation == "3"

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import time
 
+import redis
+
+from tests import truth
 from tests.faults import assert_converged, environment, replicator
 from tests.replicator_process import wait_until
 
@@ -74,3 +77,32 @@ def test_burst_larger_than_every_queue_loses_nothing() -> None:
 
     assert code == 0
     assert dropped == 0
+
+
+def test_partials_apply_after_a_failed_load() -> None:
+    with environment(companies=60, users=30) as (sim, server):
+        process = replicator(sim, server, LOADER_PAGE_RETRIES="1", LOADER_RETRY_INTERVAL="1h")
+        client = redis.Redis(host="127.0.0.1", port=server.port)
+        try:
+            version = process.wait_ready()["cache_version"]
+            first, second = [record["id"] for record in sim.truth()["companies"][:2]]
+            # The companies pages fail for good, so this reload ends without loaded records.
+            sim.faults.fail_page("/companies", status=500, times=None, retry_after_s=2.0)
+            sim.faults.send_reload()
+            wait_until(lambda: process.load_state() == "running", 30, "the reload to start")
+            # Sent while the load runs, so the worker parks it until a loaded record arrives.
+            sim.patch_company(first, {"credit_balances": {"during": 1}})
+            wait_until(lambda: process.load_state() == "failed", 30, "the reload to fail")
+            sim.patch_company(second, {"credit_balances": {"after": 2}})
+
+            wait_until(
+                lambda: truth.differences(client, sim.truth(), version) == [],
+                15,
+                "both partials to reach Redis",
+            )
+        finally:
+            client.close()
+            code = process.stop()
+
+    assert code == 0
+    assert "nothing is swept" in process.output()

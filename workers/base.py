@@ -275,5 +275,7 @@ class Worker:
                     self.spec.role,
                     dropped,
                 )
+        elif op == "abort":
+            self._write(self.applier.abort(generation))
         elif op == "fence":
             self.slot.fence_token = int(token)

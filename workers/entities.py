@@ -33,7 +33,7 @@ UNKNOWN = object()
 #: Operations that need the stored record, and those that need only its lookups.
 NEEDS_RECORD = ("partial", "sweep", "sweep_lookup")
 NEEDS_LOOKUPS = ("full", "delete")
-CONTROL_OPS = ("begin", "fence", "end")
+CONTROL_OPS = ("begin", "fence", "end", "abort")
 
 Normalizer = Callable[[Any], dict[str, Any]]
 Merger = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
@@ -107,6 +107,21 @@ class EntityApplier:
         dropped = self.parked_count
         self.begin("")
         return dropped
+
+    def abort(self, generation: str) -> list[Change]:
+        """End a load that failed; return its parked partials as changes to apply now.
+
+        Without a complete load, no loaded record is coming, so the partials are merged
+        into the stored records as if no load had run. The next load refreshes them.
+        """
+        if generation != self.generation:
+            return []
+        released: list[Change] = []
+        for entity_id, partials in self.parked.items():
+            for data in partials:
+                released.append(("partial", entity_id, "", orjson.dumps({"data": data})))
+        self.begin("")
+        return released
 
     # Data --------------------------------------------------------------------------
 
