@@ -109,8 +109,12 @@ class Fetcher:
         load.done += len(items)
         self.dispatcher.flush()
 
-    def load_item(self, load: KindLoad, item: Any, generation: str) -> None:
-        """Convert one API item and send it to its worker as a ``load`` change."""
+    def load_item(self, load: KindLoad, item: Any, generation: str, op: str = "load") -> None:
+        """Convert one API item and send it to its worker as a ``load`` change.
+
+        The sweep sends ``load_missed`` for an entity the pages missed: its lookups were
+        checked already, so the worker reads the stored record to delete the stale ones.
+        """
         entity_id = item.get("id") if isinstance(item, dict) else None
         try:
             record = self._convert(load.kind, item)
@@ -135,7 +139,7 @@ class Fetcher:
         for lookup in keys.lookup_keys(load.kind, self.version, record["keys"]):
             load.lookups.add(lookup)
         shard = shard_for(record["id"], self.shards)
-        change = ("load", record["id"], generation, records.encode(record))
+        change = (op, record["id"], generation, records.encode(record))
         self.dispatcher.add(load.kind, shard, change)
 
     def _convert(self, kind: str, item: Any) -> dict[str, Any]:

@@ -261,7 +261,7 @@ class Loader:
                 sweeper.send_sweep(entity_id, generation)
                 absent += 1
             else:
-                self.fetcher.load_item(load, item, generation)  # Missed by paging.
+                self.fetcher.load_item(load, item, generation, "load_missed")
         self.dispatcher.flush()
         logger.info(
             "Sweep of %s: %d stored records were not in the pages (%d no longer exist "

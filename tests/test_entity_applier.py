@@ -282,6 +282,41 @@ class FailingOnceWriter(Writer):
         super().write_batch(*args, **kwargs)
 
 
+class RecordsFirstWriter(Writer):
+    """Writes the records and lookups of the armed batch but not its deletes, then fails.
+
+    A cluster pipeline can end this way when the shard of a stale lookup fails and the
+    shard of the record accepts the write.
+    """
+
+    armed = False
+
+    def write_batch(self, values: Any, deletes: Any, conditional_deletes: Any) -> None:
+        if not self.armed:
+            super().write_batch(values, deletes, conditional_deletes)
+            return
+        self.armed = False
+        super().write_batch(values, deletes, [])
+        raise redis.ConnectionError("simulated failure of the lookup's shard")
+
+
+def test_retried_partial_deletes_renamed_lookup(redis_client: redis.Redis) -> None:
+    writer = RecordsFirstWriter(redis_client, 0)
+    applier = EntityApplier("company", VERSION, writer)
+    applier.apply([stream("full", "c1", company("c1", keys={"crm": "A"}))])
+    rename = [stream("partial", "c1", {"keys": {"crm": "B"}}, "2-0")]
+
+    writer.armed = True
+    with pytest.raises(redis.ConnectionError):
+        applier.apply(rename)
+    applier.apply(rename)  # The worker retries the same batch.
+
+    assert stored(redis_client, "c1")["keys"] == {"crm": "B"}
+    assert lookup(redis_client, "crm", "B") == b'"c1"'
+    assert lookup(redis_client, "crm", "A") is None
+    assert applier.unconfirmed == {}
+
+
 def test_remembered_lookups_survive_a_failed_write(redis_client: redis.Redis) -> None:
     writer = FailingOnceWriter(redis_client, 0)
     applier = EntityApplier("company", VERSION, writer)
@@ -379,3 +414,22 @@ def test_abort_of_other_generation_is_ignored(redis_client: redis.Redis) -> None
     assert released == []
     assert applier.parked_count == 1
     assert applier.generation == "3"
+
+
+def test_missed_entity_load_deletes_stored_lookup(redis_client: redis.Redis) -> None:
+    # A worker of a new turn remembers nothing of c1, which is stored with domain o.io.
+    make_applier(redis_client).apply([stream("full", "c1", company("c1", keys={"domain": "o.io"}))])
+    applier = make_applier(redis_client)
+    applier.begin("2")
+    # The pages missed c1, so the sweep checked its lookup (which the stored record still
+    # has) and then loaded c1 from GET /companies/c1.
+    old = keys.lookup_key("company", VERSION, "domain", "o.io")
+    applier.apply([("sweep_lookup", "c1", "2", old.encode())])
+    applier.memory.forget("c1")
+    missed = load(company("c1", keys={"domain": "n.io"}), "2")
+    applier.apply([("load_missed", *missed[1:])])
+    applier.end("2")
+
+    assert stored(redis_client, "c1")["keys"] == {"domain": "n.io"}
+    assert lookup(redis_client, "domain", "n.io") == b'"c1"'
+    assert lookup(redis_client, "domain", "o.io") is None

@@ -31,7 +31,7 @@ STREAM_OPS = ("full", "partial", "delete")
 #: Returned by _plan_entity when what an entity's stored lookups are is not known.
 UNKNOWN = object()
 #: Operations that need the stored record, and those that need only its lookups.
-NEEDS_RECORD = ("partial", "sweep", "sweep_lookup")
+NEEDS_RECORD = ("partial", "sweep", "sweep_lookup", "load_missed")
 NEEDS_LOOKUPS = ("full", "delete")
 CONTROL_OPS = ("begin", "fence", "end", "abort")
 
@@ -80,6 +80,10 @@ class EntityApplier:
         self.writer = writer
         self.first_load_done = first_load_done
         self.memory = LookupMemory()
+        # Stale lookups of batches that failed, per entity. A failed batch may have written
+        # some records (a cluster writes each shard on its own), so its retry reads the new
+        # records back and would no longer see what they replaced.
+        self.unconfirmed: dict[str, set[str]] = {}
         self.normalize: Normalizer = (
             records.normalize_company if kind == "company" else records.normalize_user
         )
@@ -187,7 +191,7 @@ class EntityApplier:
         elif op == "delete":
             self._fold_delete(state, data)
             outcome.applied += 1
-        elif op == "load":
+        elif op in ("load", "load_missed"):
             self._fold_load(state, data, outcome)
         elif op == "sweep":
             self._fold_sweep(state, outcome)
@@ -314,11 +318,20 @@ class EntityApplier:
         deletes: list[str] = []
         conditional: list[tuple[str, bytes]] = []
         remembered: list[tuple[str, frozenset[str] | None]] = []
+        planned: dict[str, set[str]] = {}
         for state in states:
-            after = self._plan_entity(state, values, deletes, conditional)
+            after = self._plan_entity(state, values, deletes, conditional, planned)
             if after is not UNKNOWN:
                 remembered.append((state.entity_id, after))
-        self.writer.write_batch(values, deletes, conditional)
+        try:
+            self.writer.write_batch(values, deletes, conditional)
+        except Exception:
+            for entity_id, stale in planned.items():
+                self.unconfirmed.setdefault(entity_id, set()).update(stale)
+            raise
+
+        for entity_id in planned:
+            self.unconfirmed.pop(entity_id, None)
         # Only after the write succeeded: a failed batch is retried from what is stored.
         for entity_id, lookups in remembered:
             if lookups is None:
@@ -332,6 +345,7 @@ class EntityApplier:
         values: dict[str, bytes],
         deletes: list[str],
         conditional: list[tuple[str, bytes]],
+        planned: dict[str, set[str]],
     ) -> Any:
         """Queue one entity's writes and return the lookups it will have.
 
@@ -351,6 +365,9 @@ class EntityApplier:
         current = self._lookups(state.record)
         if state.changed and state.record is not None:
             values[record_key] = records.encode(state.record)
+            # NOTE: Every lookup is rewritten, also an unchanged one. When a key value moves
+            # to an entity of another worker that runs ahead, an older change of the first
+            # entity can take the lookup back until the next full load.
             for lookup in current:
                 values[lookup] = id_value
             stale = (previous_lookups | state.message_lookups) - set(current)
@@ -367,6 +384,8 @@ class EntityApplier:
             # those of the record, so a sweep leaves them unchanged.
             record_lookups = set(current)
             stale.update(lookup for lookup in state.sweep_lookups if lookup not in record_lookups)
+        stale.update(self.unconfirmed.get(entity_id, set()) - set(current))
+        planned[entity_id] = stale
         conditional.extend((lookup, id_value) for lookup in sorted(stale))
         if not known and not state.changed:
             return UNKNOWN
@@ -410,7 +429,7 @@ def _decode_payload(op: str, payload: bytes) -> Any:
     if op in STREAM_OPS:
         frame = orjson.loads(payload)
         return frame.get("data") if isinstance(frame, dict) else None
-    if op == "load":
+    if op in ("load", "load_missed"):
         return orjson.loads(payload)
     if op == "sweep_lookup":
         return payload.decode("utf-8")
