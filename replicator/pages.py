@@ -90,7 +90,9 @@ class OverlapFilter:
 
     def __init__(self) -> None:
         self._ids: dict[int, frozenset[str]] = {}
-        self._finished: set[int] = {-1}
+        # Every page below _all_below finished, and _finished contains the others that did.
+        self._all_below = 0
+        self._finished: set[int] = set()
 
     def new_items(self, index: int, ids: list[str | None]) -> list[bool]:
         """Record the item ids of page ``index`` and return, per item, whether it is new.
@@ -106,11 +108,18 @@ class OverlapFilter:
             new.append(fresh)
         self._ids[index] = frozenset(entity_id for entity_id in ids if entity_id is not None)
         self._finished.add(index)
+        while self._all_below in self._finished:
+            self._finished.discard(self._all_below)
+            self._all_below += 1
         for page in (index - 1, index, index + 1):
-            if page - 1 in self._finished and page + 1 in self._finished:
+            if self._is_finished(page - 1) and self._is_finished(page + 1):
                 self._ids.pop(page, None)
         return new
 
+    def _is_finished(self, index: int) -> bool:
+        return index < self._all_below or index in self._finished
+
     @property
     def pages_held(self) -> int:
-        return len(self._ids)
+        """Number of pages whose ids or finished mark are still kept."""
+        return len(self._ids) + len(self._finished)

@@ -147,6 +147,15 @@ def test_overlap_filter_forgets_enclosed_pages() -> None:
     assert overlap.pages_held == 1
 
 
+def test_filter_forgets_pages_out_of_order() -> None:
+    overlap = OverlapFilter()
+
+    for index in (3, 1, 0, 2, 5, 4):
+        overlap.new_items(index, [f"id{index}"])
+
+    assert overlap.pages_held == 1
+
+
 def test_failed_page_counts_nothing() -> None:
     overlap = OverlapFilter()
 
