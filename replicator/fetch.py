@@ -16,7 +16,7 @@ from typing import Any
 from replicator import convert, keys, logs, records
 from replicator.api_client import ApiAuthError, ApiClient, ApiError
 from replicator.dispatch import Dispatcher
-from replicator.pages import PagePlan, PageRequest
+from replicator.pages import OverlapFilter, PagePlan, PageRequest
 from replicator.router import COMPANY, shard_for
 from replicator.sweep import SeenSet
 
@@ -33,7 +33,8 @@ class KindLoad:
     plan: PagePlan
     ids: SeenSet = field(default_factory=SeenSet)
     lookups: SeenSet = field(default_factory=SeenSet)
-    done: int = 0
+    overlap: OverlapFilter = field(default_factory=OverlapFilter)
+    done: int = 0  # Distinct entities the pages returned.
     failed_pages: int = 0
     invalid: int = 0
 
@@ -99,14 +100,17 @@ class Fetcher:
         except ApiError as exc:
             load.failed_pages += 1
             load.plan.page_done(request, 0)
+            load.overlap.new_items(request.index, [])
             logger.error(
                 "Giving up on %s page at offset %d: %s", request.resource, request.offset, exc
             )
             return
         load.plan.page_done(request, len(items))
-        for item in items:
-            self.load_item(load, item, generation)
-        load.done += len(items)
+        new = load.overlap.new_items(request.index, [item_id(item) for item in items])
+        for item, is_new in zip(items, new, strict=True):
+            if is_new:
+                self.load_item(load, item, generation)
+        load.done += sum(new)
         self.dispatcher.flush()
 
     def load_item(self, load: KindLoad, item: Any, generation: str, op: str = "load") -> None:
@@ -148,3 +152,9 @@ class Fetcher:
         if kind == COMPANY:
             return records.normalize_company(convert.company_from_api(item))
         return records.normalize_user(convert.user_from_api(item))
+
+
+def item_id(item: Any) -> str | None:
+    """Return the id of an API item, or None when it has no usable one."""
+    entity_id = item.get("id") if isinstance(item, dict) else None
+    return entity_id if isinstance(entity_id, str) and entity_id else None

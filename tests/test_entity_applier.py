@@ -188,6 +188,19 @@ def test_load_skips_entity_the_stream_touched(redis_client: redis.Redis) -> None
     assert stored(redis_client, "c2") is not None
 
 
+def test_repeated_load_keeps_first_copy(redis_client: redis.Redis) -> None:
+    applier = make_applier(redis_client)
+    applier.begin("1")
+
+    first = applier.apply([load(company("c1", base_plan_id="plan_a"))])
+    again = applier.apply([load(company("c1", base_plan_id="plan_b"))])
+
+    assert first.applied == 1
+    assert again.applied == 0
+    assert again.skipped == 1
+    assert stored(redis_client, "c1")["base_plan_id"] == "plan_a"
+
+
 def test_parked_partial_applies_on_top_of_later_load(redis_client: redis.Redis) -> None:
     applier = make_applier(redis_client)
     applier.begin("1")
