@@ -197,6 +197,12 @@ class GlobalState(ctypes.Structure):
         ("users_total", ctypes.c_int64),
         ("users_done", ctypes.c_int64),
         ("load_reason", ctypes.c_char * TEXT_CHARS),
+        # Wall time after which the load marker must exist in Redis: the loader sets it
+        # once it wrote the marker at the start of a load, or read it when resuming.
+        ("marker_seen_at", ctypes.c_double),
+        # Start time of a load that found its in-progress marker gone at its end: Redis
+        # lost data while it ran. The probe reports the loss unless it did so already.
+        ("marker_lost_in_load", ctypes.c_double),
         # Slot table size actually in use (supervisor).
         ("slot_count", ctypes.c_int32),
     ]

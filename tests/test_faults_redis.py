@@ -1,5 +1,6 @@
-"""Redis faults: paused, restarted without persistence, flushed. Nothing may be lost, and
-/ready must say Redis is gone while /health keeps answering fast."""
+"""Redis faults: paused, restarted without persistence, flushed, also during a bulk load.
+Nothing may be lost, and /ready must report Redis as gone or reloading while /health
+keeps responding fast."""
 
 from __future__ import annotations
 
@@ -7,8 +8,15 @@ import time
 
 import redis
 
-from tests.faults import assert_converged, environment, pause, ready_status, replicator, resume
-from tests.replicator_process import wait_until
+from tests.faults import (
+    assert_converged,
+    environment,
+    pause,
+    ready_status,
+    replicator,
+    resume,
+)
+from tests.replicator_process import ReplicatorProcess, wait_until
 
 
 def test_paused_redis_loses_nothing() -> None:
@@ -79,3 +87,37 @@ def test_flushall_is_detected_and_reloaded() -> None:
                 code = process.stop()
 
         assert code == 0, lease
+
+
+def test_flushall_during_a_load_is_reloaded() -> None:
+    for lease_disabled in ("true", "false"):
+        with environment(companies=300, users=50) as (sim, server):
+            process = replicator(
+                sim,
+                server,
+                WRITER_LOCK_DISABLED=lease_disabled,
+                ASYNC_LOADER_MAX_CONCURRENT_REQUESTS="1",
+            )
+            try:
+                process.wait_ready()
+                sim.start_mutations(30)
+                before = process.status()["load"]["generation"]
+                # Two slow companies pages keep the reload running for a few seconds.
+                for offset in (100, 200):
+                    sim.faults.slow_page("/companies", offset=offset, delay_s=2.0)
+                sim.faults.send_reload()
+
+                def reload_running(p: ReplicatorProcess = process, g: int = before) -> bool:
+                    load = p.status()["load"]
+                    return bool(load["state"] == "running" and load["generation"] > g)
+
+                wait_until(reload_running, 20, "the reload to start")
+                time.sleep(0.5)
+                assert ready_status(process) == 200
+                redis.Redis(host="127.0.0.1", port=server.port).flushall()
+                wait_until(lambda p=process: ready_status(p) == 503, 10, "/ready to turn 503")
+                assert_converged(sim, server, process, timeout_s=60)
+            finally:
+                code = process.stop()
+
+        assert code == 0, lease_disabled

@@ -170,7 +170,7 @@ def test_probe_pings_every_primary(redis_cluster: LocalCluster) -> None:  # noqa
             "REDIS_CLUSTER_ADDRS": redis_cluster.seeds,
         }
     )
-    probe = RedisProbe(config, StatusBlock.create(), on_data_loss=lambda: None)
+    probe = RedisProbe(config, StatusBlock.create(), on_data_loss=lambda reason: None)
     probe.start()
     state = probe.status.globals
     wait_until(lambda: state.redis_ok == 1, 10.0, "the probe to reach the cluster")
@@ -186,6 +186,7 @@ def test_probe_pings_every_primary(redis_cluster: LocalCluster) -> None:  # noqa
         os.kill(paused.process.pid, signal.SIGCONT)
     wait_until(lambda: state.redis_ok == 1, 10.0, "the probe to report the cluster again")
     assert probe.is_alive()
+    probe.stop()
 
 
 def test_single_node_settings_on_cluster_fail(redis_cluster: LocalCluster) -> None:  # noqa: F811
