@@ -1,9 +1,13 @@
 """A thread of the supervisor that watches Redis: reachable, and still holding our data.
 
 Every few seconds it PINGs Redis, or every primary of a cluster (``redis_ok`` in the
-status block, which /ready needs). Then it looks for two signs that Redis lost what
+status block, which /ready needs). Then it looks for three signs that Redis lost what
 we wrote:
 
+- a primary reports a ``run_id`` other than the one the probe saw there before: that
+  server restarted, and the writes it had not persisted yet may be gone (all of them
+  without persistence). A primary at an address not seen before (a failover) is no
+  restart;
 - the load marker is gone, while this replicator holds the writer lease and the loader
   wrote or read the marker after the last reported loss (FLUSHALL, or a restart
   without persistence), during a load as well as after one;
@@ -24,6 +28,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from redis.exceptions import ResponseError
+
 from replicator import keys, redis_conn
 from replicator.config import Config
 from replicator.lease import lease_valid
@@ -35,6 +41,27 @@ PROBE_INTERVAL_S = 2.0
 #: The probe gives up on a command after this long and does not retry it, so /ready
 #: turns 503 within seconds when Redis stops answering.
 PROBE_TIMEOUT_S = 1.0
+
+
+class RunIds:
+    """The ``run_id`` last seen at each primary's address, to tell a restart from a failover."""
+
+    def __init__(self) -> None:
+        self.known: dict[str, str] = {}
+
+    def observe(self, current: dict[str, str]) -> list[str]:
+        """Remember ``current`` and return the addresses whose server restarted since.
+
+        An address that is no longer a primary is forgotten, so a node that returns as a
+        primary after a failover back counts as new, whatever its run_id.
+        """
+        restarted = [
+            address
+            for address, run_id in sorted(current.items())
+            if self.known.get(address, run_id) != run_id
+        ]
+        self.known = dict(current)
+        return restarted
 
 
 class RedisProbe(threading.Thread):
@@ -52,6 +79,8 @@ class RedisProbe(threading.Thread):
         self.client = redis_conn.create_client(probe_settings)
         self.status = status
         self.on_data_loss = on_data_loss
+        self.run_ids = RunIds()
+        self._info_warned = False
         self._stop_event = threading.Event()
 
     def run(self) -> None:
@@ -65,7 +94,8 @@ class RedisProbe(threading.Thread):
     def check(self) -> None:
         """Probe once: PING, then report a data loss if there is a sign of one."""
         ok = self._ping()
-        loss = self._loss_found_by_loader()
+        restarted = self._restarted() if ok else ""
+        loss = restarted or self._loss_found_by_loader()
         if not loss and ok:
             loss = self._marker_missing()
         if loss:
@@ -83,6 +113,28 @@ class RedisProbe(threading.Thread):
         self.status.globals.redis_ok = ok
         return bool(ok)
 
+    def _restarted(self) -> str:
+        try:
+            current = redis_conn.primary_run_ids(self.client)
+        except ResponseError as exc:
+            if not self._info_warned:
+                self._info_warned = True
+                logger.warning(
+                    "INFO failed (%s), so a restart of Redis that loses recent writes "
+                    "goes unnoticed. Grant the replicator's Redis user the INFO command.",
+                    exc,
+                )
+            return ""
+        except redis_conn.REDIS_ERRORS:
+            return ""  # The result is unknown, so the next round tries again.
+        restarted = self.run_ids.observe(current)
+        if not restarted:
+            return ""
+        return (
+            f"Redis at {', '.join(restarted)} restarted (new run_id) and may have lost "
+            "the writes it had not persisted"
+        )
+
     def _loss_found_by_loader(self) -> str:
         state = self.status.globals
         # A loss reported while that load ran needs no second report.
@@ -90,8 +142,9 @@ class RedisProbe(threading.Thread):
             return ""
         return "a bulk load found the load marker changed at its end: Redis lost data meanwhile"
 
-    # NOTE: In cluster mode the marker is one key on one shard, so a shard that restarts
-    # empty is noticed only when it owns the marker's slot.
+    # NOTE: In cluster mode the marker is one key on one shard. A primary that restarts
+    # is noticed by its run_id wherever it is, but a FLUSHALL sent to a single primary is
+    # noticed only when that primary owns the marker's slot.
     def _marker_missing(self) -> str:
         state = self.status.globals
         # Read before the marker: the loader sets it only after the marker exists.

@@ -1,6 +1,6 @@
-"""Redis faults: paused, restarted without persistence, flushed, also during a bulk load.
-Nothing may be lost, and /ready must report Redis as gone or reloading while /health
-keeps responding fast."""
+"""Redis faults: paused, restarted with or without persistence, flushed, also during a bulk
+load. Nothing may be lost, and /ready must report Redis as gone or reloading while
+/health keeps responding fast."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import redis
 
 from tests.faults import (
     assert_converged,
+    crash_and_restart,
     environment,
     pause,
     ready_status,
@@ -121,3 +122,38 @@ def test_flushall_during_a_load_is_reloaded() -> None:
                 code = process.stop()
 
         assert code == 0, lease_disabled
+
+
+def test_restart_with_persistence_reloads_lost_writes() -> None:
+    with environment() as (sim, server):
+        process = replicator(sim, server)
+        try:
+            process.wait_ready()
+            sim.start_mutations(30)
+            time.sleep(1)
+            admin = redis.Redis(host="127.0.0.1", port=server.port)
+            admin.save()
+            admin.close()
+            # These changes reach Redis after the snapshot, and die with the server.
+            sim.stop_mutations()
+            company_ids = [record["id"] for record in sim.truth()["companies"]]
+            for company_id in company_ids[::5]:
+                last = sim.patch_company(company_id, {"credit_balances": {"unsaved": 1}})
+            process.wait_cursor(last)
+            crashed_at = time.time()
+            crash_and_restart(server)
+            sim.start_mutations(30)
+
+            def loss_after_crash() -> float:
+                lost = float(process.status()["data_lost_at"])
+                return lost if lost > crashed_at else 0.0
+
+            lost_at = wait_until(loss_after_crash, 20, "the replicator to notice the restart")
+            assert_converged(sim, server, process, timeout_s=60)
+            reloaded_at = process.status()["load"]["started_at"]
+        finally:
+            code = process.stop()
+
+    assert code == 0
+    assert f"Data loss: Redis at {server.addr} restarted" in process.output()
+    assert reloaded_at > lost_at

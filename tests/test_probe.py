@@ -1,10 +1,11 @@
-"""The Redis probe's loss detection: a missing marker, a loss found by a load.
+"""The Redis probe's loss detection: run_id changes, a missing marker, a loss found by a load.
 
 The probe runs one check at a time here, against a redis-server each test starts.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 
@@ -14,10 +15,43 @@ import redis
 from replicator import keys
 from replicator.config import load_config
 from replicator.lease import FOREVER
-from replicator.probe import RedisProbe
+from replicator.probe import RedisProbe, RunIds
 from replicator.status import StatusBlock
 from tests.redis_fixtures import stop_and_remove
+from tests.replicator_process import wait_until
 from tests.servers import RedisServer, start_redis
+
+# run_id comparison -----------------------------------------------------------------
+
+
+def test_first_sight_is_no_restart() -> None:
+    run_ids = RunIds()
+
+    assert run_ids.observe({"a:1": "x", "b:2": "y"}) == []
+    assert run_ids.observe({"a:1": "x", "b:2": "y"}) == []
+
+
+def test_new_run_id_is_a_restart() -> None:
+    run_ids = RunIds()
+    run_ids.observe({"a:1": "x", "b:2": "y"})
+
+    restarted = run_ids.observe({"a:1": "x", "b:2": "z"})
+    again = run_ids.observe({"a:1": "x", "b:2": "z"})
+
+    assert restarted == ["b:2"]
+    assert again == []
+
+
+def test_failover_address_is_no_restart() -> None:
+    run_ids = RunIds()
+    run_ids.observe({"a:1": "x", "b:2": "y"})
+
+    after_failover = run_ids.observe({"a:1": "x", "c:3": "w"})
+    failed_back = run_ids.observe({"a:1": "x", "b:2": "v"})
+
+    assert after_failover == []
+    assert failed_back == []
+
 
 # The probe against a real server ---------------------------------------------------
 
@@ -101,6 +135,40 @@ def test_marker_written_again_is_watched_again(server: RedisServer) -> None:
     client.close()
 
 
+def test_restart_is_reported_naming_the_server(server: RedisServer) -> None:
+    losses = Losses()
+    probe = make_probe(server, losses)
+    probe.check()
+
+    server.restart()
+
+    def reported() -> bool:
+        probe.check()
+        return bool(losses.reasons)
+
+    wait_until(reported, 10, "the probe to notice the restart", interval_s=0.2)
+    probe.check()
+    assert len(losses.reasons) == 1
+    assert server.addr in losses.reasons[0]
+    assert "restarted" in losses.reasons[0]
+
+
+def test_restart_noticed_without_the_lease(server: RedisServer) -> None:
+    losses = Losses()
+    probe = make_probe(server, losses)
+    probe.status.globals.lease_valid_until = 0
+    probe.check()
+
+    server.restart()
+
+    def reported() -> bool:
+        probe.check()
+        return bool(losses.reasons)
+
+    wait_until(reported, 10, "the probe to notice the restart", interval_s=0.2)
+    assert probe.status.globals.data_lost_at > 0
+
+
 def test_loss_found_by_load_reported_once(server: RedisServer) -> None:
     losses = Losses()
     probe = make_probe(server, losses)
@@ -136,3 +204,28 @@ def test_unreachable_redis_is_no_loss(server: RedisServer) -> None:
     assert probe.status.globals.redis_ok == 0
     assert losses.reasons == []
     assert elapsed < 3.0
+
+
+def test_info_denied_warns_once(server: RedisServer, caplog: pytest.LogCaptureFixture) -> None:
+    client = admin(server)
+    client.acl_setuser(
+        "no-info", enabled=True, passwords=["+secret"], keys=["*"], commands=["+@all", "-info"]
+    )
+    client.close()
+    config = load_config(
+        {
+            "SCHEMATIC_API_KEY": "probe-test",
+            "REDIS_URL": f"redis://no-info:secret@127.0.0.1:{server.port}/0",
+        }
+    )
+    losses = Losses()
+    probe = RedisProbe(config, StatusBlock.create(), losses)
+
+    with caplog.at_level(logging.WARNING, logger="replicator.probe"):
+        probe.check()
+        probe.check()
+
+    warnings = [record for record in caplog.records if "INFO failed" in record.getMessage()]
+    assert len(warnings) == 1
+    assert probe.status.globals.redis_ok == 1
+    assert losses.reasons == []
