@@ -140,10 +140,10 @@ class Loader:
         if self.config.replay_disabled:
             return False
         state = self.status.globals
-        if state.data_lost_at > state.load_started_at:
+        if state.data_lost_at > state.complete_load_started_at:
             logger.info(
-                "Redis lost data after the last bulk load started, so everything is loaded "
-                "again instead of resuming from the replay cursor."
+                "Redis lost data that no complete bulk load has repaired yet, so "
+                "everything is loaded again instead of resuming from the replay cursor."
             )
             return False
         try:
@@ -354,8 +354,10 @@ class Loader:
             )
 
     def _finish(self, state: int, reason: str) -> None:
-        self.started_at = 0.0
         globals_ = self.status.globals
+        if state == LoadState.COMPLETE:
+            globals_.complete_load_started_at = self.started_at
+        self.started_at = 0.0
         globals_.load_state = state
         globals_.load_finished_at = time.time()
         globals_.load_reason = encode_text(reason, TEXT_CHARS)

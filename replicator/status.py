@@ -197,6 +197,9 @@ class GlobalState(ctypes.Structure):
         ("users_total", ctypes.c_int64),
         ("users_done", ctypes.c_int64),
         ("load_reason", ctypes.c_char * TEXT_CHARS),
+        # Start time of the latest load that completed: it repaired every data loss
+        # reported before that time.
+        ("complete_load_started_at", ctypes.c_double),
         # Wall time after which the load marker must exist in Redis: the loader sets it
         # once it wrote the marker at the start of a load, or read it when resuming.
         ("marker_seen_at", ctypes.c_double),
@@ -303,6 +306,7 @@ class StatusBlock:
                 "generation": state.load_generation,
                 "started_at": state.load_started_at,
                 "finished_at": state.load_finished_at,
+                "complete_load_started_at": state.complete_load_started_at,
                 "companies_loaded": bool(state.companies_loaded),
                 "users_loaded": bool(state.users_loaded),
                 "companies_total": state.companies_total,

@@ -16,7 +16,7 @@ from replicator import keys
 from replicator.config import load_config
 from replicator.lease import FOREVER
 from replicator.loader import DataLost, Loader, LoaderSpec
-from replicator.status import StatusBlock
+from replicator.status import LoadState, StatusBlock
 from tests.servers import RedisServer
 
 VERSION = "abcd1234"
@@ -50,10 +50,13 @@ def test_load_completes_with_its_marker_kept(
     loader = make_loader(redis_server)
     start_load(loader)
 
+    started_at = loader.started_at
     loader._complete_marker()
+    loader._finish(LoadState.COMPLETE, "test")
 
     assert redis_client.get(keys.LOAD_MARKER_KEY) == VERSION.encode()
     assert loader.status.globals.marker_lost_in_load == 0
+    assert loader.status.globals.complete_load_started_at == started_at
 
 
 def test_flushed_marker_fails_the_load(
@@ -108,7 +111,7 @@ def test_no_resume_after_unrepaired_loss(
     redis_client.set(loader.config.replay_cursor_key, "1700000000000-0")
     redis_client.set(keys.LOAD_MARKER_KEY, VERSION)
     state = loader.status.globals
-    state.load_started_at = time.time() - 10
+    state.complete_load_started_at = time.time() - 10
     state.data_lost_at = time.time()
 
     resumed = loader._resume()
