@@ -4,10 +4,13 @@ load. Nothing may be lost, and /ready must report Redis as gone or reloading whi
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 import redis
 
+from replicator import keys
 from tests.faults import (
     assert_converged,
     crash_and_restart,
@@ -16,6 +19,8 @@ from tests.faults import (
     ready_status,
     replicator,
     resume,
+    role_pid,
+    wait_restarted,
 )
 from tests.replicator_process import ReplicatorProcess, wait_until
 
@@ -166,3 +171,30 @@ def test_restart_with_persistence_reloads_lost_writes() -> None:
     assert code == 0
     assert f"Data loss: Redis at {server.addr} restarted" in process.output()
     assert reloaded_at > lost_at
+
+
+def test_resume_after_repaired_flushall_is_ready() -> None:
+    with environment() as (sim, server):
+        process = replicator(sim, server, WRITER_LOCK_DISABLED="true")
+        client = redis.Redis(host="127.0.0.1", port=server.port)
+        try:
+            process.wait_ready()
+            sim.start_mutations(30)
+            client.flushall()
+            wait_until(lambda: ready_status(process) == 503, 20, "/ready to turn 503")
+            process.wait_ready(30)
+            wait_until(
+                lambda: client.exists(keys.REPLAY_CURSOR_KEY), 20, "the cursor to be saved again"
+            )
+
+            # The new turn after a crash resumes from the cursor instead of loading.
+            old_pid = role_pid(process, "user-0")
+            os.kill(old_pid, signal.SIGKILL)
+            wait_restarted(process, "user-0", old_pid)
+            wait_until(lambda: process.load_state() == "skipped", 30, "the loader to resume")
+            assert_converged(sim, server, process, timeout_s=30)
+        finally:
+            client.close()
+            code = process.stop()
+
+    assert code == 0
