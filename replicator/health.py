@@ -128,11 +128,16 @@ def _processes_component(stale: list[str], exited: list[str]) -> str:
 
 
 def _recovering_from_data_loss(snapshot: dict[str, Any]) -> bool:
+    """Tell whether Redis lost data that no complete load and flags snapshot restored yet.
+
+    Only a load that started after the loss restores it, because one that was running
+    when it happened wrote part of its records before. Once restored, the loss stays
+    repaired through later reloads and a start that resumed from the cursor.
+    """
     lost_at = snapshot["data_lost_at"]
     if not lost_at:
         return False
-    load = snapshot["load"]
-    reloaded = load["state"] == "complete" and load["finished_at"] > lost_at
+    reloaded = snapshot["load"]["complete_load_started_at"] > lost_at
     return not (reloaded and snapshot["flags"]["snapshot_at"] > lost_at)
 
 

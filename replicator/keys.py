@@ -27,9 +27,9 @@ KINDS = (FLAGS, COMPANY, USER)
 
 WRITER_LOCK_KEY = f"{PREFIX}:datastream:writer_lock"
 REPLAY_CURSOR_KEY = f"{PREFIX}:datastream:replay_cursor"
-#: Written with the cache version as its value when a bulk load completes: its absence
-#: later means Redis lost the data, and a restart may skip the load only when it holds
-#: the current version.
+#: Contains an in-progress value from the start of a bulk load and the cache version once
+#: it completes (see load_marker.py). Its absence means Redis lost the data, and a
+#: restart may skip the load only when it contains the current version.
 LOAD_MARKER_KEY = f"{PREFIX}:datastream:load_marker"
 
 

@@ -26,6 +26,7 @@ from replicator.dispatch import Dispatcher, Outlet
 from replicator.exits import EXIT_AUTH, EXIT_OK
 from replicator.fetch import RESOURCES, Fetcher, KindLoad
 from replicator.lease import lease_valid
+from replicator.load_marker import LoadMarker
 from replicator.pages import PagePlan
 from replicator.progress import Progress
 from replicator.router import COMPANY, USER
@@ -53,6 +54,13 @@ class LoadIncomplete(Exception):
     """A load that must run again: the reason is the message."""
 
 
+class DataLost(LoadIncomplete):
+    """Redis lost data while the load ran, so the load is no complete copy.
+
+    The loss is reported to the supervisor, which requests the full reload that repairs it.
+    """
+
+
 @dataclass
 class LoaderSpec:
     config: Config
@@ -73,6 +81,11 @@ class Loader:
         self.dispatcher = Dispatcher(spec.outlets, "load", on_wait=self._keep_alive)
         self.client = redis_conn.create_client(self.config.redis)
         self.writer = Writer(self.client, self.config.cache_ttl_s)
+        self.marker = LoadMarker(self.client)
+        # The marker value this load wrote at its start ("" when it wrote none), and the
+        # wall time it started at (0 between loads).
+        self.marker_value = ""
+        self.started_at = 0.0
         self.api = ApiClient(
             self.config.api_url,
             self.config.api_key,
@@ -126,6 +139,13 @@ class Loader:
         """Skip the first load when Redis holds our data and a cursor to resume from."""
         if self.config.replay_disabled:
             return False
+        state = self.status.globals
+        if state.data_lost_at > state.complete_load_started_at:
+            logger.info(
+                "Redis lost data that no complete bulk load has repaired yet, so "
+                "everything is loaded again instead of resuming from the replay cursor."
+            )
+            return False
         try:
             cursor = self.client.get(self.config.replay_cursor_key)
             marker = self.client.get(keys.LOAD_MARKER_KEY)
@@ -134,6 +154,7 @@ class Loader:
             return False
         if not cursor or marker != self.spec.version.encode():
             return False
+        state.marker_seen_at = time.time()
 
         logger.info(
             "Resuming from replay cursor %r: Redis holds cache version %s, so no "
@@ -159,6 +180,11 @@ class Loader:
         try:
             self.load(reason)
             return None
+        except DataLost as exc:
+            # The reload requested for the loss runs next, so this retry is only a fallback.
+            logger.error("Bulk load did not complete: %s. A full reload runs next.", exc)
+            self._finish(LoadState.FAILED, f"incomplete: {exc}")
+            return time.monotonic() + self.config.loader_retry_interval_s
         except (LoadIncomplete, ApiError, *redis_conn.REDIS_ERRORS) as exc:
             if isinstance(exc, ApiAuthError):
                 raise
@@ -198,8 +224,8 @@ class Loader:
         self._fence()
         self._tell_workers("end", generation)
 
-        self._write_marker()
         self._tick()
+        self._complete_marker()
         progress.log_final()
         self.progress = None
         self._finish(LoadState.COMPLETE, reason)
@@ -219,14 +245,17 @@ class Loader:
         state = self.status.globals
         state.load_generation += 1
         state.load_state = LoadState.RUNNING
-        state.load_started_at = time.time()
+        self.started_at = state.load_started_at = time.time()
         state.load_reason = encode_text(reason, TEXT_CHARS)
         generation = str(state.load_generation)
         logger.info("Bulk load %s started (%s).", generation, reason)
         # Until this load completes, Redis does not hold a complete copy, so a restart
-        # meanwhile must load again instead of resuming from the cursor.
+        # meanwhile must load again instead of resuming from the cursor. The marker
+        # exists from now on, so the probe notices when Redis loses it during the load.
+        self.marker_value = ""
         if lease_valid(self.status):
-            self.client.delete(keys.LOAD_MARKER_KEY)
+            self.marker_value = self.marker.begin(generation)
+            state.marker_seen_at = time.time()
 
         self._tell_workers("begin", generation)
         return generation
@@ -272,9 +301,34 @@ class Loader:
             lookups,
         )
 
-    def _write_marker(self) -> None:
-        if lease_valid(self.status):
-            self.client.set(keys.LOAD_MARKER_KEY, self.spec.version)
+    def _complete_marker(self) -> None:
+        """Set the marker to the cache version if it still contains this load's value.
+
+        Raises DataLost when a loss was reported while the load ran, or when the
+        marker no longer contains the value written at the start. In the second case
+        the status block records the loss for the probe to report.
+        """
+        self._check_lost()
+        if not self.marker_value or not lease_valid(self.status):
+            return
+        if self.marker.complete(self.marker_value, self.spec.version):
+            return
+        self._check_lost()
+        if not lease_valid(self.status):
+            raise LoadIncomplete("the writer lease was lost at the end of the load")
+        self.status.globals.marker_lost_in_load = self.started_at
+        raise DataLost(
+            f"the load marker {keys.LOAD_MARKER_KEY!r} lost the value this load wrote at "
+            "its start, so Redis lost data while the load ran"
+        )
+
+    def _check_lost(self) -> None:
+        """Raise DataLost when a loss was reported after this load started.
+
+        Such a load wrote part of its records before the loss, so it cannot repair it.
+        """
+        if self.started_at and self.status.globals.data_lost_at >= self.started_at:
+            raise DataLost("Redis lost data while the load ran")
 
     # Helpers -------------------------------------------------------------------------
 
@@ -300,6 +354,9 @@ class Loader:
 
     def _finish(self, state: int, reason: str) -> None:
         globals_ = self.status.globals
+        if state == LoadState.COMPLETE:
+            globals_.complete_load_started_at = self.started_at
+        self.started_at = 0.0
         globals_.load_state = state
         globals_.load_finished_at = time.time()
         globals_.load_reason = encode_text(reason, TEXT_CHARS)
@@ -310,6 +367,7 @@ class Loader:
     def _tick(self) -> None:
         self._keep_alive()
         self._check_stop()
+        self._check_lost()
         if self.current:
             state = self.status.globals
             state.companies_done = self.current[COMPANY].done

@@ -181,6 +181,28 @@ def ping(client: RedisClient) -> None:
         client.ping()
 
 
+def primary_run_ids(client: RedisClient) -> dict[str, str]:
+    """Return the ``run_id`` of the server, or of every primary of a cluster, by address.
+
+    A server gets a new run_id each time it starts. Raises like any command when a
+    primary does not reply, so the caller never gets a partial result.
+    """
+    if isinstance(client, RedisCluster):
+        primaries = client.get_primaries()
+        replies = client.info("server", target_nodes=primaries)
+        if len(primaries) == 1:
+            replies = {primaries[0].name: replies}
+    else:
+        kwargs = client.connection_pool.connection_kwargs
+        address = format_address(str(kwargs.get("host")), int(kwargs.get("port") or 0))
+        replies = {address: client.info("server")}
+    return {
+        str(address): str(info["run_id"])
+        for address, info in replies.items()
+        if isinstance(info, dict) and info.get("run_id")
+    }
+
+
 def client_target(client: RedisClient) -> str:
     """Describe the client's server, or its cluster seed nodes, without secrets."""
     if isinstance(client, RedisCluster):

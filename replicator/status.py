@@ -197,6 +197,15 @@ class GlobalState(ctypes.Structure):
         ("users_total", ctypes.c_int64),
         ("users_done", ctypes.c_int64),
         ("load_reason", ctypes.c_char * TEXT_CHARS),
+        # Start time of the latest load that completed: it repaired every data loss
+        # reported before that time.
+        ("complete_load_started_at", ctypes.c_double),
+        # Wall time after which the load marker must exist in Redis: the loader sets it
+        # once it wrote the marker at the start of a load, or read it when resuming.
+        ("marker_seen_at", ctypes.c_double),
+        # Start time of a load that found its in-progress marker gone at its end: Redis
+        # lost data while it ran. The probe reports the loss unless it did so already.
+        ("marker_lost_in_load", ctypes.c_double),
         # Slot table size actually in use (supervisor).
         ("slot_count", ctypes.c_int32),
     ]
@@ -297,6 +306,7 @@ class StatusBlock:
                 "generation": state.load_generation,
                 "started_at": state.load_started_at,
                 "finished_at": state.load_finished_at,
+                "complete_load_started_at": state.complete_load_started_at,
                 "companies_loaded": bool(state.companies_loaded),
                 "users_loaded": bool(state.users_loaded),
                 "companies_total": state.companies_total,

@@ -208,10 +208,15 @@ class Supervisor:
         self.turn = None
         return end, code, ran_for
 
-    def _on_data_loss(self) -> None:
-        """Called by the probe thread when Redis lost the replicated data."""
-        if self.turn is not None:
-            self.turn.recover_data_loss()
+    def _on_data_loss(self, reason: str) -> None:
+        """Called by the probe thread when Redis lost the replicated data.
+
+        Without a turn there is nothing to restart: the next turn's loader finds the
+        unrepaired loss in the status block and loads everything.
+        """
+        turn = self.turn
+        if turn is not None:
+            turn.recover_data_loss(reason)
 
     # Helpers -----------------------------------------------------------------------
 

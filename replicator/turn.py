@@ -46,6 +46,7 @@ class Turn:
         self.topology: Topology = build_topology(config, cache_version, status)
         self.started_at = 0.0
         self._data_lost = threading.Event()
+        self._data_loss_reason = ""
 
     def start(self) -> None:
         self.started_at = time.monotonic()
@@ -67,8 +68,9 @@ class Turn:
             self._restart_from_scratch()
         return None
 
-    def recover_data_loss(self) -> None:
+    def recover_data_loss(self, reason: str) -> None:
         """Ask for a full reload on the next check; safe to call from another thread."""
+        self._data_loss_reason = reason
         self._data_lost.set()
 
     def _child_died(self, child: Child) -> tuple[str, int]:
@@ -105,8 +107,9 @@ class Turn:
         return TurnEnd.CHILD_DIED, 0
 
     def _restart_from_scratch(self) -> None:
-        logger.error("Redis lost the replicated data; reloading everything.")
-        request_reload(self.topology.control, self.status, "Redis lost the replicated data")
+        # The probe logged the loss and its cause.
+        reason = self._data_loss_reason or "Redis lost the replicated data"
+        request_reload(self.topology.control, self.status, reason)
         process = self.topology.child("ingest").process
         if process is not None and process.exitcode is None:
             os.kill(process.pid, SIGNAL_RESTART_STREAM)

@@ -81,6 +81,18 @@ def resume(server: RedisServer) -> None:
     os.kill(server.process.pid, signal.SIGCONT)
 
 
+def crash_and_restart(server: RedisServer) -> None:
+    """SIGKILL the server this test started, then start it on the same port and directory.
+
+    It saves nothing on the way down, so it comes back with its last snapshot, if any.
+    """
+    assert server.process is not None
+    os.kill(server.process.pid, signal.SIGKILL)
+    server.process.wait(timeout=10)
+    server.process = None
+    server.start()
+
+
 def role_pid(process: ReplicatorProcess, role: str) -> int:
     for entry in process.status()["processes"]:
         if entry["role"] == role and entry["state"] == "running":

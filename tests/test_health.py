@@ -121,13 +121,13 @@ def test_standby_is_not_ready_and_says_who_writes() -> None:
 def test_not_ready_until_reload_after_data_loss() -> None:
     status = ready_block()
     state = status.globals
-    state.load_finished_at = 100.0
+    state.complete_load_started_at = 90.0
     state.flags_snapshot_at = 100.0
     state.data_lost_at = 200.0
     client = create_app(status.snapshot).test_client()
 
     lost = client.get("/ready")
-    state.load_finished_at = 250.0
+    state.complete_load_started_at = 210.0
     flags_missing = client.get("/ready")
     state.flags_snapshot_at = 240.0
     recovered = client.get("/ready")
@@ -136,3 +136,35 @@ def test_not_ready_until_reload_after_data_loss() -> None:
     assert lost.get_json()["components"]["datastream"].startswith("reloading")
     assert flags_missing.status_code == 503
     assert recovered.status_code == 200
+
+
+def test_load_during_loss_does_not_repair() -> None:
+    status = ready_block()
+    state = status.globals
+    state.complete_load_started_at = 190.0  # That load finished after the loss.
+    state.flags_snapshot_at = 240.0
+    state.data_lost_at = 200.0
+    client = create_app(status.snapshot).test_client()
+
+    overlapping = client.get("/ready")
+    state.complete_load_started_at = 245.0
+    repaired = client.get("/ready")
+
+    assert overlapping.status_code == 503
+    assert repaired.status_code == 200
+
+
+def test_repair_outlasts_later_loads_and_resumes() -> None:
+    status = ready_block()
+    state = status.globals
+    state.data_lost_at = 200.0
+    state.complete_load_started_at = 210.0
+    state.flags_snapshot_at = 240.0
+    client = create_app(status.snapshot).test_client()
+
+    states = {}
+    for load_state in (LoadState.RUNNING, LoadState.FAILED, LoadState.SKIPPED):
+        state.load_state = load_state
+        states[load_state] = client.get("/ready").status_code
+
+    assert states == {LoadState.RUNNING: 200, LoadState.FAILED: 200, LoadState.SKIPPED: 200}

@@ -170,7 +170,7 @@ def test_probe_pings_every_primary(redis_cluster: LocalCluster) -> None:  # noqa
             "REDIS_CLUSTER_ADDRS": redis_cluster.seeds,
         }
     )
-    probe = RedisProbe(config, StatusBlock.create(), on_data_loss=lambda: None)
+    probe = RedisProbe(config, StatusBlock.create(), on_data_loss=lambda reason: None)
     probe.start()
     state = probe.status.globals
     wait_until(lambda: state.redis_ok == 1, 10.0, "the probe to reach the cluster")
@@ -186,6 +186,35 @@ def test_probe_pings_every_primary(redis_cluster: LocalCluster) -> None:  # noqa
         os.kill(paused.process.pid, signal.SIGCONT)
     wait_until(lambda: state.redis_ok == 1, 10.0, "the probe to report the cluster again")
     assert probe.is_alive()
+    probe.stop()
+
+
+def test_probe_notices_restarted_primary(redis_cluster: LocalCluster) -> None:  # noqa: F811
+    config = load_config(
+        {
+            "SCHEMATIC_API_KEY": API_KEY,
+            "REDIS_CLUSTER_MODE": "true",
+            "REDIS_CLUSTER_ADDRS": redis_cluster.seeds,
+        }
+    )
+    losses: list[str] = []
+    probe = RedisProbe(config, StatusBlock.create(), on_data_loss=losses.append)
+    probe.start()
+    wait_until(lambda: len(probe.run_ids.known) == 3, 10.0, "the probe to see every primary")
+
+    # A primary that does not own the marker's slot restarts empty, as without persistence.
+    marker_port = probe.client.get_node_from_key(keys.LOAD_MARKER_KEY).port
+    restarted = next(server for server in redis_cluster.masters() if server.port != marker_port)
+    try:
+        restarted.restart()
+        wait_until(lambda: losses, 20.0, "the probe to notice the restarted primary")
+    finally:
+        probe.stop()
+        redis_cluster.wait_healthy()
+
+    assert len(losses) == 1
+    assert restarted.addr in losses[0]
+    assert probe.status.globals.data_lost_at > 0
 
 
 def test_single_node_settings_on_cluster_fail(redis_cluster: LocalCluster) -> None:  # noqa: F811
