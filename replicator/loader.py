@@ -183,6 +183,7 @@ class Loader:
         except DataLost as exc:
             # The reload requested for the loss runs next, so this retry is only a fallback.
             logger.error("Bulk load did not complete: %s. A full reload runs next.", exc)
+            self._tell_workers("abort", str(self.status.globals.load_generation))
             self._finish(LoadState.FAILED, f"incomplete: {exc}")
             return time.monotonic() + self.config.loader_retry_interval_s
         except (LoadIncomplete, ApiError, *redis_conn.REDIS_ERRORS) as exc:
