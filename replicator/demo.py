@@ -201,7 +201,10 @@ def announce(
     if version:
         logger.info("Replicator ready; cache version %s.", version)
     logger.info(
-        "Look at the keys: redis-cli -h %s -p %d --scan --pattern 'schematic:*'",
+        "Look at the keys with any Redis client at %s:%d, for example: "
+        "redis-cli -h %s -p %d --scan --pattern 'schematic:*'",
+        target.host,
+        target.port,
         target.host,
         target.port,
     )
