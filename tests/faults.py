@@ -13,6 +13,7 @@ from typing import Any
 
 import redis
 
+from replicator.pages import overlap_for
 from replicator.simulator import Simulator, SimulatorConfig
 from tests import truth
 from tests.replicator_process import ReplicatorProcess, wait_until
@@ -34,6 +35,11 @@ def environment(
             yield sim, server
     finally:
         server.stop()
+
+
+def page_offset(index: int, page_size: int = 100) -> int:
+    """Return the offset that the loader requests for page ``index`` (pages overlap)."""
+    return index * (page_size - overlap_for(page_size))
 
 
 def replicator(sim: Simulator, server: RedisServer, **env: str) -> ReplicatorProcess:

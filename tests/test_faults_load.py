@@ -8,7 +8,7 @@ import time
 import redis
 
 from tests import truth
-from tests.faults import assert_converged, environment, replicator
+from tests.faults import assert_converged, environment, page_offset, replicator
 from tests.replicator_process import wait_until
 
 
@@ -34,8 +34,8 @@ def test_stream_changes_during_a_slow_load_win() -> None:
     with environment(companies=300, users=50) as (sim, server):
         # Every companies page after the first takes a second: the stream changes the
         # same companies meanwhile, before and after their pages are read.
-        for offset in (100, 200):
-            sim.faults.slow_page("/companies", offset=offset, delay_s=1.5)
+        for index in (1, 2):
+            sim.faults.slow_page("/companies", offset=page_offset(index), delay_s=1.5)
         process = replicator(sim, server, ASYNC_LOADER_MAX_CONCURRENT_REQUESTS="1")
         try:
             wait_until(lambda: process.load_state() == "running", 30, "the load to start")

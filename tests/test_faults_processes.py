@@ -14,6 +14,7 @@ from tests.faults import (
     assert_converged,
     environment,
     loads_started,
+    page_offset,
     replicator,
     role_pid,
     wait_restarted,
@@ -35,7 +36,7 @@ def test_killed_children_are_restarted_and_nothing_is_lost() -> None:
                 wait_restarted(process, role, old)
             process.wait_ready()
             # A reload that loses its loader halfway: a slow page keeps it running.
-            sim.faults.slow_page("/companies", offset=100, delay_s=3.0)
+            sim.faults.slow_page("/companies", offset=page_offset(1), delay_s=3.0)
             sim.faults.send_reload()
             wait_until(
                 lambda: process.status()["load"]["state"] == "running", 30, "the reload to start"

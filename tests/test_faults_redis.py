@@ -15,6 +15,7 @@ from tests.faults import (
     assert_converged,
     crash_and_restart,
     environment,
+    page_offset,
     pause,
     ready_status,
     replicator,
@@ -109,8 +110,8 @@ def test_flushall_during_a_load_is_reloaded() -> None:
                 sim.start_mutations(30)
                 before = process.status()["load"]["generation"]
                 # Two slow companies pages keep the reload running for a few seconds.
-                for offset in (100, 200):
-                    sim.faults.slow_page("/companies", offset=offset, delay_s=2.0)
+                for index in (1, 2):
+                    sim.faults.slow_page("/companies", offset=page_offset(index), delay_s=2.0)
                 sim.faults.send_reload()
 
                 def reload_running(p: ReplicatorProcess = process, g: int = before) -> bool:

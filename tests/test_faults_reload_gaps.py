@@ -7,23 +7,14 @@ from __future__ import annotations
 
 import time
 
-from replicator.pages import PagePlan
-from tests.faults import assert_converged, environment, replicator
+from tests.faults import assert_converged, environment, page_offset, replicator
 from tests.replicator_process import wait_until
-
-
-def second_page_offset(page_size: int, total: int) -> int:
-    plan = PagePlan("companies", page_size, total)
-    plan.next_request()
-    second = plan.next_request()
-    assert second is not None
-    return second.offset
 
 
 def test_first_load_finds_shifted_entity() -> None:
     with environment(companies=300, users=50) as (sim, server):
         # The first load into the empty Redis reads the second page late.
-        sim.faults.slow_page("/companies", offset=second_page_offset(100, 300), delay_s=3.0)
+        sim.faults.slow_page("/companies", offset=page_offset(1), delay_s=3.0)
         process = replicator(sim, server, ASYNC_LOADER_MAX_CONCURRENT_REQUESTS="1")
         try:
             wait_until(lambda: process.load_state() == "running", 20, "the load to start")

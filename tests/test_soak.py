@@ -19,6 +19,7 @@ from replicator.simulator import Simulator
 from tests.faults import (
     assert_converged,
     environment,
+    page_offset,
     pause,
     ready_status,
     replicator,
@@ -50,7 +51,7 @@ def fault_menu(
         sim.faults.clear_stall()
 
     def slow_reload() -> None:
-        sim.faults.slow_page("/companies", offset=100, delay_s=2.0)
+        sim.faults.slow_page("/companies", offset=page_offset(1), delay_s=2.0)
         sim.faults.send_reload()
 
     def rate_limited_reload() -> None:
