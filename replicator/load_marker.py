@@ -37,18 +37,27 @@ def in_progress_value(generation: str) -> str:
     return f"{IN_PROGRESS_PREFIX}{generation}:{secrets.token_hex(8)}"
 
 
+#: Sets KEYS[1] to ARGV[1] and returns the value it replaced (nil when there was none).
+BEGIN_LUA = """
+local previous = redis.call('GET', KEYS[1])
+redis.call('SET', KEYS[1], ARGV[1])
+return previous
+"""
+
+
 class LoadMarker:
     """Writes the marker at the start and at the end of a load, on one client."""
 
     def __init__(self, client: Any) -> None:
         self.client = client
+        self._begin = client.register_script(BEGIN_LUA)
         self._complete = client.register_script(COMPLETE_LUA)
 
-    def begin(self, generation: str) -> str:
-        """Mark a load as running and return the value written."""
+    def begin(self, generation: str) -> tuple[str, bool]:
+        """Mark a load as running; return the value written and whether a marker was there."""
         value = in_progress_value(generation)
-        self.client.set(keys.LOAD_MARKER_KEY, value)
-        return value
+        previous = self._begin(keys=[keys.LOAD_MARKER_KEY], args=[value])
+        return value, previous is not None
 
     def complete(self, value: str, version: str) -> bool:
         """Write ``version`` if the marker still contains ``value``, and return whether it did."""

@@ -255,7 +255,12 @@ class Loader:
         # exists from now on, so the probe notices when Redis loses it during the load.
         self.marker_value = ""
         if lease_valid(self.status):
-            self.marker_value = self.marker.begin(generation)
+            expected = state.marker_seen_at > state.data_lost_at
+            self.marker_value, found = self.marker.begin(generation)
+            if expected and not found:
+                # Lost since the probe's last round: the probe reports it, and this load
+                # stops because it started before the report.
+                state.marker_lost_in_load = time.time()
             state.marker_seen_at = time.time()
 
         self._tell_workers("begin", generation)

@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from redis.exceptions import ResponseError
+from redis.exceptions import NoPermissionError, ResponseError
 
 from replicator import keys, redis_conn
 from replicator.config import Config
@@ -117,7 +117,9 @@ class RedisProbe(threading.Thread):
         try:
             current = redis_conn.primary_run_ids(self.client)
         except ResponseError as exc:
-            if not self._info_warned:
+            # Other errors (CLUSTERDOWN, TRYAGAIN) are passed over, so the next round retries.
+            denied = isinstance(exc, NoPermissionError) or "unknown command" in str(exc).lower()
+            if denied and not self._info_warned:
                 self._info_warned = True
                 logger.warning(
                     "INFO failed (%s), so a restart of Redis that loses recent writes "
@@ -140,7 +142,7 @@ class RedisProbe(threading.Thread):
         # A loss reported while that load ran needs no second report.
         if state.marker_lost_in_load <= state.data_lost_at:
             return ""
-        return "a bulk load found the load marker changed at its end: Redis lost data meanwhile"
+        return "a bulk load found the load marker missing or changed: Redis lost data"
 
     # NOTE: In cluster mode the marker is one key on one shard. A primary that restarts
     # is noticed by its run_id wherever it is, but a FLUSHALL sent to a single primary is

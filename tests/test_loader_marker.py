@@ -40,7 +40,7 @@ def make_loader(server: RedisServer) -> Loader:
 def start_load(loader: Loader) -> None:
     """What the start of a load does to the marker and the status block."""
     loader.started_at = loader.status.globals.load_started_at = time.time()
-    loader.marker_value = loader.marker.begin("1")
+    loader.marker_value, _ = loader.marker.begin("1")
     loader.status.globals.marker_seen_at = time.time()
 
 
@@ -118,3 +118,28 @@ def test_no_resume_after_unrepaired_loss(
 
     assert not resumed
     assert state.marker_seen_at == 0
+
+
+def test_marker_gone_before_load_start_is_found(
+    redis_server: RedisServer, redis_client: redis.Redis
+) -> None:
+    loader = make_loader(redis_server)
+    start_load(loader)
+    loader._complete_marker()
+    loader._finish(LoadState.COMPLETE, "test")
+    # Flushed after the probe's last round and before the next load starts.
+    redis_client.flushall()
+
+    loader._begin("reload")
+
+    state = loader.status.globals
+    assert state.marker_lost_in_load > state.data_lost_at
+    assert redis_client.get(keys.LOAD_MARKER_KEY) == loader.marker_value.encode()
+
+
+def test_first_load_into_empty_redis_finds_no_loss(redis_server: RedisServer) -> None:
+    loader = make_loader(redis_server)
+
+    loader._begin("initial load")
+
+    assert loader.status.globals.marker_lost_in_load == 0

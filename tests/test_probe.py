@@ -8,11 +8,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from typing import Any
+from unittest import mock
 
 import pytest
 import redis
+from redis.exceptions import ClusterDownError
 
-from replicator import keys
+from replicator import keys, redis_conn
 from replicator.config import load_config
 from replicator.lease import FOREVER
 from replicator.probe import RedisProbe, RunIds
@@ -228,4 +231,24 @@ def test_info_denied_warns_once(server: RedisServer, caplog: pytest.LogCaptureFi
     warnings = [record for record in caplog.records if "INFO failed" in record.getMessage()]
     assert len(warnings) == 1
     assert probe.status.globals.redis_ok == 1
+    assert losses.reasons == []
+
+
+def test_info_busy_cluster_does_not_warn(
+    server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    losses = Losses()
+    probe = make_probe(server, losses)
+
+    def busy(client: Any) -> dict[str, str]:
+        raise ClusterDownError("CLUSTERDOWN The cluster is down")
+
+    with (
+        caplog.at_level(logging.WARNING, logger="replicator.probe"),
+        mock.patch.object(redis_conn, "primary_run_ids", busy),
+    ):
+        probe.check()
+
+    assert [r for r in caplog.records if "INFO failed" in r.getMessage()] == []
+    assert probe._info_warned is False
     assert losses.reasons == []

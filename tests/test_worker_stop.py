@@ -54,3 +54,31 @@ def test_stopped_worker_counts_unwritten_changes() -> None:
     assert slot.received == 10
     assert slot.dropped == 10
     assert acks.empty()
+
+
+class ReleasingApplier:
+    """Stands in for an entity applier that parked many partials during a failed load."""
+
+    def __init__(self, parked: int) -> None:
+        self.parked = parked
+        self.segments: list[int] = []
+
+    def abort(self, generation: str) -> list[Change]:
+        return [("partial", f"comp_{n}", "", b"{}") for n in range(self.parked)]
+
+    def apply(self, segment: list[Change]) -> Outcome:
+        self.segments.append(len(segment))
+        return Outcome(applied=len(segment))
+
+
+def test_abort_writes_released_partials_in_batches() -> None:
+    status = StatusBlock.create()
+    status.globals.lease_valid_until = time.monotonic() + 600
+    spec = WorkerSpec("company-0", "company", SLOT, FORK.Queue(), FORK.Queue(), status, 4, 0.01)
+    applier = ReleasingApplier(parked=10)
+    worker = Worker(spec, applier)
+
+    worker._control(("abort", "", "3", b""))
+
+    assert applier.segments == [4, 4, 2]
+    assert status.slot(SLOT).applied == 10

@@ -276,6 +276,10 @@ class Worker:
                     dropped,
                 )
         elif op == "abort":
-            self._write(self.applier.abort(generation))
+            released = self.applier.abort(generation)
+            # In batches of the usual size, so the heartbeat keeps going between them.
+            for start in range(0, len(released), self.spec.batch_size):
+                self._write(released[start : start + self.spec.batch_size])
+                self._heartbeat()
         elif op == "fence":
             self.slot.fence_token = int(token)
