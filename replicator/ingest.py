@@ -55,6 +55,7 @@ class Ingest:
         self.shards = spec.config.num_workers
         self.stop_requested = False
         self.reconnect_request = 0
+        self.reload_requested = False
         self.tracker = CursorTracker()
         self.keeper: CursorKeeper | None = None
         self.dispatcher = Dispatcher(spec.outlets, "stream", on_wait=self._on_wait)
@@ -156,10 +157,11 @@ class Ingest:
         replay_from = "" if self.config.replay_disabled else self.tracker.committed
         for request in datastream.subscription_requests(replay_from):
             ws.send(request)
-        if not replay_from and state.turn_subscriptions:
+        if not replay_from and state.turn_subscriptions and not self.reload_requested:
             # Without a cursor the datastream cannot resend what changed while we were
             # away, so only the API has it now.
             request_reload(self.spec.control, self.status, "reconnected without a replay cursor")
+        self.reload_requested = False
         state.turn_subscriptions += 1
         logger.info(
             "Connected to %s and requested companies, users and flags%s.",
@@ -210,6 +212,7 @@ class Ingest:
         request, self.reconnect_request = self.reconnect_request, 0
         if request == SIGNAL_RESTART_STREAM and self.keeper is not None:
             self.keeper.drop()
+            self.reload_requested = True  # The supervisor requested it with the restart.
         return bool(request)
 
     def _closed_reason(self, default: str) -> str:

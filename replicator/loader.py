@@ -209,6 +209,7 @@ class Loader:
     def load(self, reason: str) -> None:
         """Load everything once, then sweep; raise LoadIncomplete when it must run again."""
         self._wait_for_stream()
+        reason = self._merge_requests(reason)
         generation = self._begin(reason)
         loads = {kind: self._plan(kind) for kind in RESOURCES}
         self.current = loads
@@ -235,6 +236,24 @@ class Loader:
         failed = sum(load.failed_pages for load in loads.values())
         if failed:
             raise LoadIncomplete(f"pages failed: {failed}, so nothing is swept")
+
+    def _merge_requests(self, reason: str) -> str:
+        """Take the reload requests queued meanwhile: the load about to start serves them.
+
+        One data loss requests several (the probe, then the ingest that reconnects
+        without a cursor), and each would otherwise run a full load of its own.
+        """
+        reasons = [reason]
+        while True:
+            try:
+                command, queued = self.spec.control.get_nowait()
+            except queue.Empty:
+                break
+            if command == "reload" and str(queued) not in reasons:
+                reasons.append(str(queued))
+        if len(reasons) > 1:
+            logger.info("One bulk load serves %d reload requests.", len(reasons))
+        return "; ".join(reasons)
 
     def _wait_for_stream(self) -> None:
         while self.status.globals.stream_state != StreamState.READY:

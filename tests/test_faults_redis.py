@@ -15,6 +15,7 @@ from tests.faults import (
     assert_converged,
     crash_and_restart,
     environment,
+    loads_started,
     page_offset,
     pause,
     ready_status,
@@ -199,3 +200,24 @@ def test_resume_after_repaired_flushall_is_ready() -> None:
             code = process.stop()
 
     assert code == 0
+
+
+def test_one_flushall_runs_one_reload() -> None:
+    with environment() as (sim, server):
+        process = replicator(sim, server, WRITER_LOCK_DISABLED="true")
+        try:
+            process.wait_ready()
+            sim.start_mutations(30)
+            time.sleep(1)
+            before = loads_started(process)
+            redis.Redis(host="127.0.0.1", port=server.port).flushall()
+            wait_until(lambda p=process: ready_status(p) == 503, 20, "/ready to turn 503")
+            assert_converged(sim, server, process, timeout_s=60)
+            time.sleep(6)  # Long enough for a second reload request to start a load.
+            after = loads_started(process)
+        finally:
+            code = process.stop()
+
+    assert code == 0
+    # The probe and the ingest's reconnect without a cursor both request a reload.
+    assert after - before == 1
