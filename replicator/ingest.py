@@ -26,7 +26,14 @@ from replicator.dispatch import Dispatcher, Outlet
 from replicator.exits import EXIT_AUTH, EXIT_OK
 from replicator.frame_reader import DATA_OPCODES, OPCODE_CLOSE, OPCODE_PONG
 from replicator.replay import CursorKeeper
-from replicator.status import TEXT_CHARS, SlotState, StatusBlock, StreamState, encode_text
+from replicator.status import (
+    TEXT_CHARS,
+    LoadState,
+    SlotState,
+    StatusBlock,
+    StreamState,
+    encode_text,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +62,6 @@ class Ingest:
         self.shards = spec.config.num_workers
         self.stop_requested = False
         self.reconnect_request = 0
-        self.reload_requested = False
         self.tracker = CursorTracker()
         self.keeper: CursorKeeper | None = None
         self.dispatcher = Dispatcher(spec.outlets, "stream", on_wait=self._on_wait)
@@ -157,11 +163,11 @@ class Ingest:
         replay_from = "" if self.config.replay_disabled else self.tracker.committed
         for request in datastream.subscription_requests(replay_from):
             ws.send(request)
-        if not replay_from and state.turn_subscriptions and not self.reload_requested:
+        if not replay_from and state.turn_subscriptions and state.load_state != LoadState.PENDING:
             # Without a cursor the datastream cannot resend what changed while we were
-            # away, so only the API has it now.
+            # away, so only the API has it now. A pending load starts only once the
+            # stream is ready, after this connection, so it serves this one too.
             request_reload(self.spec.control, self.status, "reconnected without a replay cursor")
-        self.reload_requested = False
         state.turn_subscriptions += 1
         logger.info(
             "Connected to %s and requested companies, users and flags%s.",
@@ -212,7 +218,6 @@ class Ingest:
         request, self.reconnect_request = self.reconnect_request, 0
         if request == SIGNAL_RESTART_STREAM and self.keeper is not None:
             self.keeper.drop()
-            self.reload_requested = True  # The supervisor requested it with the restart.
         return bool(request)
 
     def _closed_reason(self, default: str) -> str:
