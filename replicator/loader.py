@@ -256,7 +256,12 @@ class Loader:
         return "; ".join(reasons)
 
     def _wait_for_stream(self) -> None:
-        while self.status.globals.stream_state != StreamState.READY:
+        """Wait for a ready datastream connection made after the last stream restart."""
+        state = self.status.globals
+        while (
+            state.stream_state != StreamState.READY
+            or state.connected_since < state.stream_restart_at
+        ):
             self._check_stop()
             self.slot.heartbeat = time.monotonic()
             time.sleep(0.1)

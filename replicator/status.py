@@ -169,6 +169,9 @@ class GlobalState(ctypes.Structure):
         ("standby", ctypes.c_int32),
         # Wall time at which Redis was found to have lost our data; 0 = never.
         ("data_lost_at", ctypes.c_double),
+        # Wall time at which the supervisor restarted the stream after a data loss. A load
+        # pages only after a connection made since then.
+        ("stream_restart_at", ctypes.c_double),
         # Ingest.
         ("stream_state", ctypes.c_int32),
         ("connections", ctypes.c_int64),
@@ -203,8 +206,8 @@ class GlobalState(ctypes.Structure):
         # Wall time after which the load marker must exist in Redis: the loader sets it
         # once it wrote the marker at the start of a load, or read it when resuming.
         ("marker_seen_at", ctypes.c_double),
-        # Start time of a load that found its in-progress marker gone at its end: Redis
-        # lost data while it ran. The probe reports the loss unless it did so already.
+        # Time of a load that found the marker missing at its start, or its in-progress
+        # value gone at its end. The probe reports the loss unless it did so already.
         ("marker_lost_in_load", ctypes.c_double),
         # Slot table size actually in use (supervisor).
         ("slot_count", ctypes.c_int32),

@@ -24,14 +24,7 @@ from replicator.children import Child, Topology, build_topology, start_child
 from replicator.config import Config
 from replicator.controls import SIGNAL_RESTART_STREAM, request_reload
 from replicator.exits import EXIT_FAILURE, FATAL_EXITS
-from replicator.status import (
-    TEXT_CHARS,
-    LoadState,
-    SlotState,
-    StatusBlock,
-    StreamState,
-    encode_text,
-)
+from replicator.status import LoadState, SlotState, StatusBlock, StreamState
 
 logger = logging.getLogger(__name__)
 
@@ -116,11 +109,9 @@ class Turn:
     def _restart_from_scratch(self) -> None:
         # The probe logged the loss and its cause.
         reason = self._data_loss_reason or "Redis lost the replicated data"
-        # The stream is not ready until the ingest has reconnected, so the loader pages
-        # only after that: changes made while it reconnects are then in the pages.
-        state = self.status.globals
-        state.stream_state = StreamState.DISCONNECTED
-        state.stream_reason = encode_text("reconnecting after a Redis data loss", TEXT_CHARS)
+        # The loader pages only after the ingest has reconnected, so changes made while it
+        # reconnects are in the pages.
+        self.status.globals.stream_restart_at = time.time()
         request_reload(self.topology.control, self.status, reason)
         process = self.topology.child("ingest").process
         if process is not None and process.exitcode is None:

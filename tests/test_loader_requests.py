@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import queue
+import threading
+import time
 
+from replicator.status import StreamState
 from tests.servers import RedisServer
 from tests.test_loader_marker import make_loader
 
@@ -27,3 +30,22 @@ def test_no_queued_reload_keeps_reason(redis_server: RedisServer) -> None:
 
     assert reason == "initial load"
     assert isinstance(loader.spec.control, queue.Queue)
+
+
+def test_load_waits_for_connection_after_restart(redis_server: RedisServer) -> None:
+    loader = make_loader(redis_server)
+    state = loader.status.globals
+    state.stream_state = StreamState.READY
+    state.connected_since = 100.0
+    state.stream_restart_at = 200.0
+
+    def reconnect() -> None:
+        time.sleep(0.3)
+        state.connected_since = 300.0
+
+    thread = threading.Thread(target=reconnect)
+    thread.start()
+    loader._wait_for_stream()
+    thread.join()
+
+    assert state.connected_since == 300.0
