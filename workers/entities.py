@@ -330,8 +330,9 @@ class EntityApplier:
                 self.unconfirmed.setdefault(entity_id, set()).update(stale)
             raise
 
-        for entity_id in planned:
-            self.unconfirmed.pop(entity_id, None)
+        if self.unconfirmed:
+            for entity_id in planned:
+                self.unconfirmed.pop(entity_id, None)
         # Only after the write succeeded: a failed batch is retried from what is stored.
         for entity_id, lookups in remembered:
             if lookups is None:
@@ -384,7 +385,9 @@ class EntityApplier:
             # those of the record, so a sweep leaves them unchanged.
             record_lookups = set(current)
             stale.update(lookup for lookup in state.sweep_lookups if lookup not in record_lookups)
-        stale.update(self.unconfirmed.get(entity_id, set()) - set(current))
+        retried = self.unconfirmed.get(entity_id)
+        if retried:
+            stale.update(retried - set(current))
         planned[entity_id] = stale
         conditional.extend((lookup, id_value) for lookup in sorted(stale))
         if not known and not state.changed:
