@@ -138,11 +138,9 @@ def test_marker_written_again_is_watched_again(server: RedisServer) -> None:
     client.close()
 
 
-def test_restart_is_reported_naming_the_server(server: RedisServer) -> None:
-    losses = Losses()
-    probe = make_probe(server, losses)
+def restart_until_reported(server: RedisServer, probe: RedisProbe, losses: Losses) -> None:
+    """Restart the server, then run the probe until it reports a loss."""
     probe.check()
-
     server.restart()
 
     def reported() -> bool:
@@ -150,6 +148,13 @@ def test_restart_is_reported_naming_the_server(server: RedisServer) -> None:
         return bool(losses.reasons)
 
     wait_until(reported, 10, "the probe to notice the restart", interval_s=0.2)
+
+
+def test_restart_is_reported_naming_the_server(server: RedisServer) -> None:
+    losses = Losses()
+    probe = make_probe(server, losses)
+
+    restart_until_reported(server, probe, losses)
     probe.check()
     assert len(losses.reasons) == 1
     assert server.addr in losses.reasons[0]
@@ -160,15 +165,9 @@ def test_restart_noticed_without_the_lease(server: RedisServer) -> None:
     losses = Losses()
     probe = make_probe(server, losses)
     probe.status.globals.lease_valid_until = 0
-    probe.check()
 
-    server.restart()
+    restart_until_reported(server, probe, losses)
 
-    def reported() -> bool:
-        probe.check()
-        return bool(losses.reasons)
-
-    wait_until(reported, 10, "the probe to notice the restart", interval_s=0.2)
     assert probe.status.globals.data_lost_at > 0
 
 
