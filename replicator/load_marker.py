@@ -2,10 +2,11 @@
 
 From the start of a bulk load the key contains an in-progress value, ``loading:`` with the
 load's generation and a random part, so it exists whenever a load has started. When
-the load completes, one script replaces that value with the cache version, and only
-if the key still contains it: a key that vanished or changed meanwhile means Redis lost
-data during the load, and the load does not count. Only the cache version tells a
-later start that Redis holds a complete copy. A single key, so it works on a cluster.
+the load completes, one script replaces that value with the cache version, but only if
+the key still contains it. A key that vanished or changed meanwhile means Redis lost
+data during the load, so the load does not count. A later start skips the load only when
+the marker contains the cache version. The marker is a single key, so it works on a
+cluster.
 """
 
 from __future__ import annotations
