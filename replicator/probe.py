@@ -123,7 +123,8 @@ class RedisProbe(threading.Thread):
                 self._info_warned = True
                 logger.warning(
                     "INFO failed (%s), so a restart of Redis that loses recent writes "
-                    "goes unnoticed. Grant the replicator's Redis user the INFO command.",
+                    "goes unnoticed. Allow INFO for the replicator's Redis user, and do not "
+                    "rename or disable the command.",
                     exc,
                 )
             return ""
